@@ -1,0 +1,1 @@
+"""Real LLM post-training on FinQA, HotPotQA and MuSiQue with the estimators of :mod:`tsallis`."""
