@@ -1,0 +1,17 @@
+"""Benchmark data: FinQA, HotPotQA and MuSiQue in their official formats, as :class:`Example` records.
+
+Public API (stable; the trainer and ``tsallis eval`` use it)::
+
+    from llm.data import Example, load_benchmark, DataFormatError
+    examples = load_benchmark("finqa", split="dev")                   # shipped subset
+    examples = load_benchmark("musique", "musique_ans_v1.0_dev.jsonl", split="dev")   # official file
+    examples = load_benchmark("hotpotqa", split="dev", closed_book=True, limit=50)
+
+The shipped subsets, their sources and licences are described in ``llm/data/shipped/README.md``.
+"""
+
+from llm.data.records import BENCHMARKS, SPLITS, DataFormatError, Example
+from llm.data.registry import SHIPPED_DIR, load_benchmark, load_benchmark_with_report, shipped_path
+
+__all__ = ["BENCHMARKS", "SPLITS", "SHIPPED_DIR", "DataFormatError", "Example", "load_benchmark",
+           "load_benchmark_with_report", "shipped_path"]

@@ -1,0 +1,136 @@
+"""``load_benchmark``: the one entry point from a benchmark name (and optionally a file) to examples.
+
+Without ``path`` the small subsets shipped in ``llm/data/shipped/`` are read (see its README for the
+files and their sources). With ``path`` any file in the official format of the benchmark is read; in
+closed-book mode question/answer-only lists are accepted too, and official records lose their context.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+from llm.data import finqa, hotpotqa, musique, qa_only
+from llm.data.records import BENCHMARKS, SPLITS, DataFormatError, Example, RecordSource, read_raw_records
+
+log = logging.getLogger(__name__)
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
+
+# (benchmark, split, closed_book) -> shipped file; closed-book splits without a question/answer-only
+# list fall back to the official file with its context dropped.
+SHIPPED_FILES: dict[tuple[str, str, bool], str] = {
+    ("finqa", "train", False): "finqa/finqa_train_100.json",
+    ("finqa", "dev", False): "finqa/finqa_dev_200.json",
+    ("hotpotqa", "train", False): "hotpotqa/hotpot_train_100_hipporag.json",
+    ("hotpotqa", "dev", False): "hotpotqa/hotpot_dev_distractor_v1_first103.json",
+    ("hotpotqa", "dev", True): "hotpotqa/hotpot_dev_qa_only_first300.jsonl",
+    ("musique", "train", False): "musique/musique_ans_train_100_hipporag.json",
+    ("musique", "dev", True): "musique/musique_ans_dev_qa_only_first300.jsonl",
+}
+
+PARSERS: dict[str, Callable[..., Example]] = {
+    "finqa": finqa.parse_record,
+    "hotpotqa": hotpotqa.parse_record,
+    "musique": musique.parse_record,
+}
+
+
+def shipped_path(benchmark: str, split: str, closed_book: bool = False) -> Path:
+    """The shipped file for a benchmark and split; raises ValueError naming what exists."""
+    _check(benchmark, split)
+    name = SHIPPED_FILES.get((benchmark, split, closed_book))
+    if name is None and closed_book:
+        name = SHIPPED_FILES.get((benchmark, split, False))
+    if name is None:
+        have = sorted(f"{b}/{s}{' (closed book)' if c else ''}" for b, s, c in SHIPPED_FILES if b == benchmark)
+        raise ValueError(
+            f"no shipped {benchmark} {split} data{' with context' if not closed_book else ''}; shipped: "
+            f"{', '.join(have)}. Pass closed_book=True (--closed-book) or an official file as path (--data PATH).")
+    return SHIPPED_DIR / name
+
+
+def _check(benchmark: str, split: str) -> None:
+    if benchmark not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {benchmark!r}; choose one of {', '.join(BENCHMARKS)}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+
+
+def load_benchmark_with_report(benchmark: str, path: str | Path | None = None, split: str = "train", *,
+                               closed_book: bool = False, skip_bad: bool = False, limit: int | None = None,
+                               ) -> tuple[list[Example], list[DataFormatError]]:
+    """Like :func:`load_benchmark`, also returning the errors of the records skipped with ``skip_bad``."""
+    _check(benchmark, split)
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a positive number of records, got {limit}")
+    file = Path(path) if path is not None else shipped_path(benchmark, split, closed_book)
+    examples: list[Example] = []
+    skipped: list[DataFormatError] = []
+    seen: dict[str, int] = {}
+    for source, raw in read_raw_records(file):
+        try:
+            example = _parse(benchmark, source, raw, closed_book)
+            if example.id in seen:
+                raise source.with_id(example.id).error(f"duplicate id (first at record {seen[example.id]})", "id")
+        except DataFormatError as err:
+            if not skip_bad:
+                raise
+            skipped.append(err)
+            continue
+        seen[example.id] = source.index
+        examples.append(_with_split(example, split))
+        if limit is not None and len(examples) >= limit:
+            break
+    if not examples:
+        raise DataFormatError(file, "no usable records" + (f" ({len(skipped)} skipped)" if skipped else ""))
+    return examples, skipped
+
+
+def load_benchmark(benchmark: str, path: str | Path | None = None, split: str = "train", *,
+                   closed_book: bool = False, skip_bad: bool = False, limit: int | None = None) -> list[Example]:
+    """Load a benchmark split as a list of :class:`Example`.
+
+    Parameters
+    ----------
+    benchmark : {"finqa", "hotpotqa", "musique"}
+    path : str or Path, optional
+        A file in the benchmark's official format (JSON array or JSON Lines). ``None`` reads the
+        shipped subset of ``split``.
+    split : {"train", "dev", "test"}
+        Which shipped file to read (only "train" and "dev" are shipped); recorded in ``metadata["split"]``.
+    closed_book : bool
+        Show no context. Also accepts question/answer-only lists (see :mod:`llm.data.qa_only`).
+    skip_bad : bool
+        Log and skip malformed records instead of raising :class:`DataFormatError`.
+    limit : int, optional
+        Keep the first ``limit`` usable records (file order).
+    """
+    examples, skipped = load_benchmark_with_report(benchmark, path, split, closed_book=closed_book,
+                                                   skip_bad=skip_bad, limit=limit)
+    for err in skipped:
+        log.warning("skipped malformed record: %s", err)
+    if skipped:
+        log.warning("skipped %d malformed record(s), kept %d", len(skipped), len(examples))
+    return examples
+
+
+def _parse(benchmark: str, source: RecordSource, raw: dict | DataFormatError, closed_book: bool) -> Example:
+    if isinstance(raw, DataFormatError):
+        raise raw
+    if closed_book and qa_only.is_qa_only(raw):
+        return qa_only.parse_record(source, raw, benchmark=benchmark)
+    try:
+        return PARSERS[benchmark](source, raw, closed_book=closed_book)
+    except DataFormatError as err:
+        if not closed_book and qa_only.is_qa_only(raw):
+            raise DataFormatError(err.path, f"{err.problem} (this looks like a question/answer-only record; "
+                                  "load it with closed_book=True / --closed-book)", index=err.index,
+                                  record_id=err.record_id, field_name=err.field_name) from err
+        raise
+
+
+def _with_split(example: Example, split: str) -> Example:
+    example.metadata["split"] = split  # type: ignore[index]  # metadata is the loader's own fresh dict
+    return example
