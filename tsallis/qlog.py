@@ -1,0 +1,93 @@
+"""The Tsallis q-logarithm, its inverse, the objective J_Q and the per-instance amplification.
+
+Maths
+-----
+For q in [0, 1] and u > 0::
+
+    ln_q(u) = (u^(1-q) - 1) / (1 - q)      (q != 1),      ln_1(u) = log(u)
+    exp_q(v) = [1 + (1-q) v]_+^(1/(1-q))   (q != 1),      exp_1(v) = exp(v)
+
+The loss family is J_Q(θ) = E_x[ln_q P_θ(x)]; its per-example gradient is
+∇ ln_q P = P^(-q) ∇P, so every member shares the direction ∇P and differs only by the scalar
+amplification P^(-q).
+
+Numerics: with a = 1 - q, ln_q(u) = expm1(a log u) / a and exp_q(v) = exp(log1p(a v) / a). Both
+forms tend smoothly to log and exp as a -> 0 with no cancellation, so q close to 1 is as accurate
+as q = 1 itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tsallis._arrays import as_float_array, as_like, check_q
+
+
+def _one_minus_q(q: Any, like: Any, xp: Any) -> Any:
+    check_q(q)
+    q_arr, _ = as_float_array(q, "q")
+    return 1.0 - as_like(q_arr, like, xp)
+
+
+def qlog(u: Any, q: Any) -> Any:
+    """Tsallis q-logarithm ln_q(u) = (u^(1-q) - 1)/(1-q), with ln_1 = log.
+
+    Parameters
+    ----------
+    u : array_like or torch.Tensor, u >= 0
+    q : float or array broadcastable with ``u``, in [0, 1]
+
+    Returns
+    -------
+    Same type as ``u``. At u = 0 the value is the limit -1/(1-q) for q < 1 and -inf for q = 1.
+    """
+    u, xp = as_float_array(u, "u")
+    if bool(xp.any(u < 0)):
+        raise ValueError(f"u must be non-negative, got u={float(xp.min(u))!r}")
+    a = _one_minus_q(q, u, xp)
+    positive = u > 0
+    log_u = xp.log(xp.where(positive, u, xp.ones_like(u)))
+    safe_a = xp.where(a == 0, xp.ones_like(a), a)
+    interior = xp.where(a == 0, log_u, xp.expm1(a * log_u) / safe_a)
+    at_zero = xp.where(a == 0, -float("inf") * xp.ones_like(safe_a), -1.0 / safe_a)
+    return xp.where(positive, interior, at_zero)
+
+
+def qexp(v: Any, q: Any) -> Any:
+    """Tsallis q-exponential exp_q(v) = [1 + (1-q) v]_+^(1/(1-q)), with exp_1 = exp; inverse of :func:`qlog`.
+
+    Where 1 + (1-q) v <= 0 the value is 0 (the Tsallis cut-off), which is where ln_q maps u = 0.
+    """
+    v, xp = as_float_array(v, "v")
+    a = _one_minus_q(q, v, xp)
+    base = a * v
+    inside = base > -1.0
+    safe_a = xp.where(a == 0, xp.ones_like(a), a)
+    log_base = xp.log1p(xp.where(inside, base, xp.zeros_like(base)))
+    interior = xp.exp(xp.where(a == 0, v, log_base / safe_a))
+    return xp.where((a == 0) | inside, interior, xp.zeros_like(interior))
+
+
+def jq_objective(p: Any, q: Any) -> Any:
+    """Per-example Tsallis objective ln_q P (maximised): P - 1 at q = 0 (expected reward), log P at q = 1."""
+    return qlog(p, q)
+
+
+def jq_derivative(p: Any, q: Any) -> Any:
+    """d ln_q(P) / dP = P^(-q); infinite at P = 0 for q > 0 and 1 everywhere at q = 0."""
+    p, xp = as_float_array(p, "P")
+    a = _one_minus_q(q, p, xp)
+    return xp.pow(p, a - 1.0)
+
+
+def amplification(p: Any, q: Any) -> Any:
+    """The per-instance amplification P^(-q) that turns ∇P into ∇ ln_q P, set to 0 where P = 0.
+
+    The zero at P = 0 is the estimator convention: a group with no success carries no gradient, so
+    its amplification is never multiplied by anything but zero and must not be inf or NaN.
+    """
+    p, xp = as_float_array(p, "P")
+    a = _one_minus_q(q, p, xp)
+    positive = p > 0
+    safe_p = xp.where(positive, p, xp.ones_like(p))
+    return xp.where(positive, xp.pow(safe_p, a - 1.0), xp.zeros_like(safe_p))
