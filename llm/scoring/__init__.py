@@ -1,0 +1,60 @@
+"""Verifiers and metrics for single completions: answer extraction, EM/F1, FinQA execution.
+
+Public API (stable; the trainer and ``tsallis eval`` use it)::
+
+    from llm.scoring import get_scorer, reward, score
+    scorer = get_scorer("finqa")             # or "hotpotqa", "musique"; get_scorer("finqa", strict=True)
+    r = scorer.reward(example, completion)   # binary training reward r(x, z) in {0.0, 1.0}
+    d = scorer.score(example, completion)    # {"prediction", "format_ok", "em", "f1", "correct", "vote_key"}
+    r = reward(example, completion)          # same, with the default scorer of example.benchmark
+
+Rules (see each module's docstring for the formulas):
+
+* :mod:`llm.scoring.normalize`: SQuAD normalisation, EM, token F1 (HotPotQA yes/no rule, MuSiQue
+  empty-token rule and max over aliases).
+* :mod:`llm.scoring.extract`: the answer after the last ``Answer:`` marker.
+* :mod:`llm.scoring.finqa_program`: the FinQA program executor (official rules, round to 5 decimals).
+* :mod:`llm.scoring.finqa_match`: strict (official) and tolerant (documented deviation) numeric matching.
+* :mod:`llm.scoring.scorers`: one scorer per benchmark.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from llm.scoring.extract import extract_answer
+from llm.scoring.finqa_program import ProgramError, execute_program
+from llm.scoring.normalize import exact_match, normalize_answer, token_f1
+from llm.scoring.scorers import FinQAScorer, QAScorer
+
+if TYPE_CHECKING:
+    from llm.data import Example
+
+SCORERS: dict[str, QAScorer | FinQAScorer] = {
+    "finqa": FinQAScorer(),
+    "hotpotqa": QAScorer(use_aliases=False, yes_no_rule=True),
+    "musique": QAScorer(use_aliases=True, empty_rule=True),
+}
+
+
+def get_scorer(benchmark: str, *, strict: bool = False) -> QAScorer | FinQAScorer:
+    """The scorer of a benchmark; ``strict=True`` selects FinQA's official round-to-5 rule."""
+    if benchmark not in SCORERS:
+        raise ValueError(f"unknown benchmark {benchmark!r}; choose one of {', '.join(SCORERS)}")
+    if strict and benchmark == "finqa":
+        return FinQAScorer(strict=True)
+    return SCORERS[benchmark]
+
+
+def score(example: "Example", completion: str) -> dict[str, Any]:
+    """``get_scorer(example.benchmark).score(example, completion)``."""
+    return get_scorer(example.benchmark).score(example, completion)
+
+
+def reward(example: "Example", completion: str) -> float:
+    """The binary reward r(x, z) ∈ {0, 1} with the default scorer of ``example.benchmark``."""
+    return get_scorer(example.benchmark).reward(example, completion)
+
+
+__all__ = ["SCORERS", "FinQAScorer", "ProgramError", "QAScorer", "exact_match", "execute_program",
+           "extract_answer", "get_scorer", "normalize_answer", "reward", "score", "token_f1"]
