@@ -1,0 +1,61 @@
+"""Rollout engines: G prompts × M samples → token ids, text and per-token log-probs.
+
+Usage::
+
+    from llm.models import load_policy
+    from llm.rollout import SamplingConfig, make_engine, collate_rollouts
+
+    model, tokenizer = load_policy()
+    engine = make_engine("hf", model=model, tokenizer=tokenizer, batch_size=16)   # or "vllm"
+    groups = engine.generate(prompts, n=8, sampling=SamplingConfig(temperature=1.0, max_new_tokens=256), seed=0)
+    batch = collate_rollouts([r for group in groups for r in group], tokenizer.pad_token_id)
+
+Engines: ``"hf"`` (:class:`HFRolloutEngine`, batched transformers generate, CPU or GPU, the default) and
+``"vllm"`` (:class:`VLLMRolloutEngine`, optional). Log-probs are log_softmax(logits / T) at the sampled tokens
+over the full vocabulary (see :mod:`llm.rollout.base`).
+"""
+
+from __future__ import annotations
+
+from llm.rollout.base import Rollout, RolloutEngine, SamplingConfig, sample_seed
+from llm.rollout.batch import RolloutBatch, collate_rollouts, completion_logprobs
+from llm.rollout.hf_engine import HFRolloutEngine
+from llm.rollout.vllm_engine import VLLMRolloutEngine
+
+ENGINES = ("hf", "vllm")
+
+
+def make_engine(name: str, *, model=None, tokenizer=None, model_name_or_path=None, **kwargs) -> RolloutEngine:
+    """Build a rollout engine by name.
+
+    * ``"hf"``: needs ``model`` and ``tokenizer`` (it samples from that very model); kwargs: ``batch_size``.
+    * ``"vllm"``: starts vLLM on ``model_name_or_path`` (a folder or hub name; see
+      :func:`llm.models.resolve_model`), or, when that is None, on ``model``/``tokenizer`` saved to a temporary
+      folder; kwargs go to :class:`VLLMRolloutEngine`.
+    """
+    if name == "hf":
+        if model is None or tokenizer is None:
+            raise ValueError("make_engine('hf') needs model= and tokenizer=")
+        return HFRolloutEngine(model, tokenizer, **kwargs)
+    if name == "vllm":
+        if model_name_or_path is not None:
+            return VLLMRolloutEngine(model_name_or_path, **kwargs)
+        if model is None or tokenizer is None:
+            raise ValueError("make_engine('vllm') needs model_name_or_path=, or model= and tokenizer=")
+        return VLLMRolloutEngine.from_model(model, tokenizer, **kwargs)
+    raise ValueError(f"unknown rollout engine {name!r}; choose one of {ENGINES}")
+
+
+__all__ = [
+    "ENGINES",
+    "HFRolloutEngine",
+    "Rollout",
+    "RolloutBatch",
+    "RolloutEngine",
+    "SamplingConfig",
+    "VLLMRolloutEngine",
+    "collate_rollouts",
+    "completion_logprobs",
+    "make_engine",
+    "sample_seed",
+]
