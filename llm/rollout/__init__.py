@@ -3,12 +3,12 @@
 Usage::
 
     from llm.models import load_policy
-    from llm.rollout import SamplingConfig, make_engine, collate_rollouts
+    from llm.rollout import SamplingConfig, make_engine
 
     model, tokenizer = load_policy()
     engine = make_engine("hf", model=model, tokenizer=tokenizer, batch_size=16)   # or "vllm"
     groups = engine.generate(prompts, n=8, sampling=SamplingConfig(temperature=1.0, max_new_tokens=256), seed=0)
-    batch = collate_rollouts([r for group in groups for r in group], tokenizer.pad_token_id)
+    groups[g][m].completion_ids, groups[g][m].logprobs    # sample m of prompt g
 
 Engines: ``"hf"`` (:class:`HFRolloutEngine`, batched transformers generate, CPU or GPU, the default) and
 ``"vllm"`` (:class:`VLLMRolloutEngine`, optional). Log-probs are log_softmax(logits / T) at the sampled tokens
@@ -18,7 +18,6 @@ over the full vocabulary (see :mod:`llm.rollout.base`).
 from __future__ import annotations
 
 from llm.rollout.base import Rollout, RolloutEngine, SamplingConfig, sample_seed
-from llm.rollout.batch import RolloutBatch, collate_rollouts, completion_logprobs
 from llm.rollout.hf_engine import HFRolloutEngine
 from llm.rollout.vllm_engine import VLLMRolloutEngine
 
@@ -50,12 +49,9 @@ __all__ = [
     "ENGINES",
     "HFRolloutEngine",
     "Rollout",
-    "RolloutBatch",
     "RolloutEngine",
     "SamplingConfig",
     "VLLMRolloutEngine",
-    "collate_rollouts",
-    "completion_logprobs",
     "make_engine",
     "sample_seed",
 ]
