@@ -17,15 +17,17 @@ _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 
 
 def _clean(text: str) -> str:
-    text = text.strip()
     boxed = _BOXED.search(text)
     if boxed:
         text = boxed.group(1)
-    text = text.strip().strip("*_`").strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-        text = text[1:-1].strip()
-    if text.endswith(".") and not text.endswith(".."):
-        text = text[:-1].rstrip()
+    previous = None
+    while text != previous:  # peel "**42**.", "'Paris'." and the like from the outside in
+        previous = text
+        text = text.strip().strip("*_`").strip()
+        if text.endswith(".") and not text.endswith(".."):
+            text = text[:-1]
+        if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+            text = text[1:-1]
     return text
 
 

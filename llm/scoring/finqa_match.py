@@ -6,8 +6,9 @@ The official metric (execution accuracy) runs a predicted *program* and requires
 * ``strict`` (official): the answer's value v (a trailing ``%`` divides by 100; ``$`` and commas are
   dropped) must satisfy ``round(v, 5) == exe_ans``; a "yes"/"no" answer must equal it.
 * ``tolerant`` (default; a documented DEVIATION from the official metric for number answers): v matches
-  gold g when one of v, v/100, 100·v lies within ``|c - g| <= rtol·|g| + atol`` (rtol = 1e-2,
-  atol = 1e-5). The factor 100 accepts percent and fraction forms alike, because FinQA's gold mixes them
+  gold g when one of c = v, v/100, 100·v satisfies ``|c - g| <= rtol·|g|`` (rtol = 1e-2), or when
+  ``|v - g| <= atol`` (atol = 5e-6, half the last decimal ``exe_ans`` keeps; this only matters near 0).
+  The factor 100 accepts percent and fraction forms alike, because FinQA's gold mixes them
   (``exe_ans`` 0.34719 for the human answer "34.7%", while programs ending in ``multiply(#0, const_100)``
   store 14.1): "14.1%", "14.1" and "0.141" all match 0.141 and 14.1. The 1 % relative tolerance accepts
   answers rounded as people write them ("56%" for 0.56197, "127" for 127.4).
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from llm.scoring.finqa_program import RESULT_DECIMALS, ProgramError, execute_program, parse_number
 
 RTOL = 1e-2
-ATOL = 1e-5
+ATOL = 5e-6
 _PROGRAM = re.compile(r"^\s*[a-z_]+\(")
 # a number: optional sign, optional $, digits with thousands commas or a decimal point, optional %
 _NUMBER = re.compile(r"(?<![\w.])([-−]?)\s*\$?\s*((?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\s*(%?)")
@@ -78,11 +79,11 @@ def strict_match(answer: ParsedAnswer, gold: float | str) -> bool:
 
 
 def tolerant_match(answer: ParsedAnswer, gold: float | str, rtol: float = RTOL, atol: float = ATOL) -> bool:
-    """The deviation for number answers: some c in {v, v/100, 100 v} with |c - g| <= rtol |g| + atol."""
+    """The deviation for number answers: some c in {v, v/100, 100 v} with |c - g| <= rtol |g|, or |v - g| <= atol."""
     if answer.kind != "number" or isinstance(gold, str):
         return strict_match(answer, gold)
     candidates = (answer.written, answer.written / 100.0, answer.written * 100.0)
-    return any(abs(c - gold) <= rtol * abs(gold) + atol for c in candidates)
+    return abs(answer.written - gold) <= atol or any(abs(c - gold) <= rtol * abs(gold) for c in candidates)
 
 
 def vote_key(answer: ParsedAnswer | None) -> str | None:
