@@ -6,8 +6,8 @@ The official metric (execution accuracy) runs a predicted *program* and requires
 * ``strict`` (official): the answer's value v (a trailing ``%`` divides by 100; ``$`` and commas are
   dropped) must satisfy ``round(v, 5) == exe_ans``; a "yes"/"no" answer must equal it.
 * ``tolerant`` (default; a documented DEVIATION from the official metric for number answers): v matches
-  gold g when one of c = v, v/100, 100·v satisfies ``|c - g| <= rtol·|g|`` (rtol = 1e-2), or when
-  ``|v - g| <= atol`` (atol = 5e-6, half the last decimal ``exe_ans`` keeps; this only matters near 0).
+  gold g when, with w the number as written (without its ``%``), one of c = w, w/100, 100·w satisfies
+  ``|c - g| <= rtol·|g|`` (rtol = 1e-2), or when ``|w - g| <= atol`` (atol = 5e-6, half the last decimal ``exe_ans`` keeps; this only matters near 0).
   The factor 100 accepts percent and fraction forms alike, because FinQA's gold mixes them
   (``exe_ans`` 0.34719 for the human answer "34.7%", while programs ending in ``multiply(#0, const_100)``
   store 14.1): "14.1%", "14.1" and "0.141" all match 0.141 and 14.1. The 1 % relative tolerance accepts
@@ -79,7 +79,7 @@ def strict_match(answer: ParsedAnswer, gold: float | str) -> bool:
 
 
 def tolerant_match(answer: ParsedAnswer, gold: float | str, rtol: float = RTOL, atol: float = ATOL) -> bool:
-    """The deviation for number answers: some c in {v, v/100, 100 v} with |c - g| <= rtol |g|, or |v - g| <= atol."""
+    """The deviation for number answers: some c in {w, w/100, 100 w} with |c - g| <= rtol |g|, or |w - g| <= atol."""
     if answer.kind != "number" or isinstance(gold, str):
         return strict_match(answer, gold)
     candidates = (answer.written, answer.written / 100.0, answer.written * 100.0)
