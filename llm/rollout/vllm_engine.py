@@ -89,11 +89,11 @@ class VLLMRolloutEngine:
     @classmethod
     def from_model(cls, model, tokenizer, **kwargs) -> "VLLMRolloutEngine":
         """Start vLLM on an in-memory model by saving it to a temporary folder first (e.g. a tiny test model)."""
-        folder = Path(tempfile.mkdtemp(prefix="tsallis-vllm-"))
-        model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
-        engine = cls(folder, **kwargs)
-        engine.folder = folder
+        folder = tempfile.TemporaryDirectory(prefix="tsallis-vllm-")  # removed when the engine is collected
+        model.save_pretrained(folder.name)
+        tokenizer.save_pretrained(folder.name)
+        engine = cls(folder.name, **kwargs)
+        engine._folder = folder
         return engine
 
     def sync_weights(self, model) -> None:
