@@ -41,9 +41,8 @@ def load_data(config: TrainConfig, tokenizer: Any) -> Data:
     train = load_benchmark(d.benchmark, d.train_path, d.train_split, closed_book=d.closed_book, limit=d.train_limit)
     held_out: list[Example] = []
     if config.eval.every > 0:
-        held_out = load_benchmark(
-            d.benchmark, d.eval_path, d.eval_split, closed_book=d.closed_book, limit=config.eval.limit
-        )
+        closed = d.closed_book if d.eval_closed_book is None else d.eval_closed_book
+        held_out = load_benchmark(d.benchmark, d.eval_path, d.eval_split, closed_book=closed, limit=config.eval.limit)
     return Data(
         train=train,
         train_prompts=[build_prompt(x, tokenizer) for x in train],

@@ -72,6 +72,10 @@ class DataConfig:
     """Official-format held-out file; ``None`` uses the shipped subset."""
     eval_split: str = "dev"
     """Split used by the periodic maj@k evaluation."""
+    eval_closed_book: bool | None = None
+    """Closed-book setting of the held-out split; ``None``: same as ``closed_book``. The shipped MuSiQue dev
+    subset is question/answer only, so MuSiQue recipes evaluate closed-book unless ``eval_path`` names the
+    official dev file."""
     train_limit: int | None = Field(None, ge=1)
     """Use only the first N training examples (``None``: all)."""
     closed_book: bool = False

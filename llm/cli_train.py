@@ -1,0 +1,91 @@
+"""``tsallis train`` and ``tsallis plot``: command-line entry points of the trainer (plug-ins of ``tsallis``).
+
+    tsallis train recipes/cpu-demo.yaml                       # train; writes runs/{recipe}__{algo}_q{q}__seed{seed}__{time}/
+    tsallis train recipes/cpu-demo.yaml --set algo.q=0.5 --set seed=1
+    tsallis train recipes/cpu-demo.yaml --resume              # continue the newest run of this recipe/algo/q/seed
+    tsallis train recipes/cpu-demo.yaml --resume runs/NAME    # continue that run
+    tsallis train recipes/gpu/cold/finqa/garl_q0.75.yaml --dry-run   # build everything but the weights
+    tsallis plot runs/A runs/B --out figures/cmp              # reward and maj@k vs step, per algorithm
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from llm.train.config import ConfigError, TrainConfig, load_config
+
+
+def register_train(subparsers) -> None:
+    """Add ``tsallis train``."""
+    p = subparsers.add_parser("train", help="post-train a causal LM with GARL, PAFT, GRPO or SFT from a YAML recipe")
+    p.add_argument("config", help="recipe YAML (see recipes/)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set algo.q=0.5 (repeatable; value parsed as YAML)")
+    p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="RUN_DIR",
+                   help="continue from the newest checkpoint of RUN_DIR, or of the newest matching run in output_dir")
+    p.add_argument("--dry-run", action="store_true", help="build config, data, prompts, estimator, schedules; no weights")
+    p.set_defaults(func=run_train)
+
+
+def register_plot(subparsers) -> None:
+    """Add ``tsallis plot``."""
+    p = subparsers.add_parser("plot", help="plot reward and maj@k vs step for one or several training runs")
+    p.add_argument("runs", nargs="+", help="run folders (holding metrics.jsonl and config.yaml)")
+    p.add_argument("--out", default=None, help="output folder (default: the run folder when one run is given, else ./plots)")
+    p.set_defaults(func=run_plot)
+
+
+def find_resume_dir(config: TrainConfig, resume: str) -> Path:
+    """``resume`` as a folder, or for ``latest`` the newest run in ``output_dir`` with this run's name prefix."""
+    if resume != "latest":
+        return Path(resume)
+    prefix = config.run_name("")
+    candidates = sorted(p for p in Path(config.output_dir).glob(prefix + "*") if (p / "checkpoints").is_dir())
+    if not candidates:
+        raise FileNotFoundError(f"--resume: no run named {prefix}* with checkpoints under {config.output_dir}")
+    return candidates[-1]
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Validate the recipe, then dry-run or train."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    try:
+        config = load_config(args.config, args.overrides)
+    except ConfigError as err:
+        console.print(f"[red]error:[/red] {err}", highlight=False)
+        return 2
+    if args.dry_run:
+        from llm.train.dry_run import dry_run, format_report
+
+        report = dry_run(config)
+        Console().print(format_report(report))
+        for warning in report.warnings:
+            console.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
+        return 0
+    from llm.train.trainer import train
+
+    resume = find_resume_dir(config, args.resume) if args.resume else None
+    run_dir = train(config, resume=resume)
+    console.print(f"run folder: {run_dir}")
+    return 0
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    """Write comparison plots (PNG and PDF) and their data (CSV)."""
+    from llm.train.plot import plot_runs
+
+    runs = [Path(r) for r in args.runs]
+    out = Path(args.out) if args.out else (runs[0] / "plots" if len(runs) == 1 else Path("plots"))
+    for path in plot_runs(runs, out):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    from tsallis.cli import main
+
+    sys.exit(main(["train", *sys.argv[1:]]))

@@ -1,0 +1,111 @@
+"""``tsallis train --dry-run``: build everything a run needs except the model weights, and report it.
+
+Built and checked: the validated config, the tokenizer (from disk only; this machine may have no hub
+access), the training and held-out prompts, the verifier, the q schedule over the run, the estimator
+weights on a synthetic reward batch of the run's shape (G, M), the sampling settings, the loss
+aggregation, the learning-rate schedule and the run folder name. Nothing is downloaded or written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from llm.models import asset_tokenizer
+from llm.train import build
+from llm.train.config import TrainConfig
+from llm.train.loss import get_aggregation
+from tsallis.estimators import EstimatorOptions, compute_weights
+
+
+@dataclass
+class DryRunReport:
+    """What a dry run built, as (item, description) rows, plus warnings."""
+
+    rows: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def dry_run(config: TrainConfig) -> DryRunReport:
+    """Build every part of a run except the model weights (see the module docstring)."""
+    report = DryRunReport()
+    add = report.rows.append
+    add(("run name", config.run_name("{time}")))
+    tokenizer = build.local_tokenizer(config.model.name)
+    if tokenizer is None:
+        report.warnings.append(
+            f"tokenizer of model.name={config.model.name!r} is not on this machine (it is fetched from the hub "
+            "when training starts); prompts below were rendered with the shipped SmolLM2 tokenizer"
+        )
+        tokenizer = asset_tokenizer()
+    add(("tokenizer", f"{type(tokenizer).__name__}, vocab {len(tokenizer)}"))
+    data = build.load_data(config, tokenizer)
+    lengths = [len(ids) for ids in tokenizer(data.train_prompts[:64], add_special_tokens=False)["input_ids"]]
+    add(("train prompts", f"{len(data.train)} {config.data.benchmark} examples; first 64 prompts "
+                          f"{min(lengths)}-{max(lengths)} tokens"))
+    add(("eval prompts", f"{len(data.eval)} (maj@{config.eval.k} every {config.eval.every} steps)"
+         if config.eval.every else "none (eval.every = 0)"))
+    reward = build.reward_function(config)
+    add(("verifier", f"{type(getattr(reward, '__self__', reward)).__name__}; reward of the gold target on "
+                     f"example 0 = {reward(data.train[0], build.sft_target(data.train[0])):g}"))
+    schedule = build.q_schedule(config)
+    marks = sorted({0, config.steps // 2, config.steps - 1})
+    add(("q schedule", ", ".join(f"q({s})={float(schedule(s)):g}" for s in marks)
+         if config.algo.name in ("garl", "paft") else f"not used by {config.algo.name}"))
+    G, M = config.prompts_per_step, config.rollout.num_samples
+    rewards = (torch.arange(G * M).reshape(G, M) % (G + 1) == 0).double()  # (G, M), a few successes
+    if config.algo.name == "sft":
+        weights = compute_weights("sft", rewards, EstimatorOptions(targets=torch.ones_like(rewards)))
+    else:
+        options = build.estimator_options(config, float(schedule(0)), torch.Generator().manual_seed(config.seed))
+        weights = compute_weights(config.algo.name, rewards, options)
+    add(("estimator", f"{config.algo.name} on a synthetic ({G}, {M}) reward batch: Σ|w| = {float(weights.abs().sum()):.4g}"))
+    get_aggregation(config.algo.resolved_loss_agg)
+    clip = config.algo.resolved_clip
+    add(("loss", f"{config.algo.resolved_loss_agg}, clip {clip if clip else 'none'}, kl_beta {config.algo.kl_beta}"))
+    add(("sampling", repr(build.sampling_config(config))))
+    add(("optimizer", _schedule_summary(config)))
+    model = config.model
+    add(("model", f"{model.name or 'SmolLM2-135M-Instruct (default)'}, dtype {model.dtype}, "
+                  + (f"LoRA r={model.lora_rank}" if model.lora_rank else "full fine-tuning")
+                  + (", gradient checkpointing" if model.gradient_checkpointing else "")))
+    add(("engine", config.rollout.engine + ("" if config.rollout.engine == "hf" else _vllm_status(report))))
+    return report
+
+
+def _schedule_summary(config: TrainConfig) -> str:
+    """Build AdamW and the LR scheduler on a one-parameter stand-in and read the LR at a few steps."""
+    o = config.optim
+    stand_in = torch.nn.Linear(1, 1)
+    optimizer, scheduler = build.optimizer_and_scheduler(config, stand_in)
+    total = config.steps * config.algo.ppo_epochs
+    lrs = []
+    for step in range(total):
+        if step in (0, min(o.warmup_steps, total - 1), total - 1):
+            lrs.append(f"lr({step})={scheduler.get_last_lr()[0]:.3g}")
+        optimizer.step()
+        scheduler.step()
+    return f"AdamW {o.lr_schedule} after {o.warmup_steps} warm-up steps: " + ", ".join(dict.fromkeys(lrs))
+
+
+def _vllm_status(report: DryRunReport) -> str:
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        report.warnings.append("rollout.engine='vllm' but vllm is not installed here (pip install -e \".[vllm]\")")
+        return " (not installed here)"
+    return ""
+
+
+def format_report(report: DryRunReport) -> Any:
+    """A rich table of the report."""
+    from rich.table import Table
+
+    table = Table(title="dry run: built everything but the model weights", show_lines=False)
+    table.add_column("part", style="bold")
+    table.add_column("built")
+    for name, text in report.rows:
+        table.add_row(name, text)
+    return table
