@@ -54,7 +54,7 @@ def check_unit_interval(x: Any, name: str) -> None:
     values = np.asarray(x.detach().cpu() if array_api_compat.is_torch_array(x) else x, dtype=np.float64)
     bad = ~np.isfinite(values) | (values < 0.0) | (values > 1.0)
     if np.any(bad):
-        first = values[bad].flat[0]
+        first = float(values[bad].flat[0])
         raise ValueError(f"{name} must lie in [0, 1], got {name}={first!r}")
 
 

@@ -85,9 +85,12 @@ def amplification(p: Any, q: Any) -> Any:
 
     The zero at P = 0 is the estimator convention: a group with no success carries no gradient, so
     its amplification is never multiplied by anything but zero and must not be inf or NaN.
+    Subnormal P (below the dtype's smallest normal number, e.g. a mean of rewards like 1e-320) is
+    raised to that number, so P^(-q) stays finite (at most 1/smallest_normal) in float32 and float64.
     """
     p, xp = as_float_array(p, "P")
     a = _one_minus_q(q, p, xp)
     positive = p > 0
-    safe_p = xp.where(positive, p, xp.ones_like(p))
+    smallest = xp.finfo(p.dtype).smallest_normal
+    safe_p = xp.where(positive, xp.clip(p, min=smallest), xp.ones_like(p))
     return xp.where(positive, xp.pow(safe_p, a - 1.0), xp.zeros_like(safe_p))
