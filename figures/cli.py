@@ -1,0 +1,73 @@
+"""``tsallis figures``: regenerate every theory figure (PNG, PDF, CSV, JSON) and print what it verifies.
+
+Usage::
+
+    tsallis figures [--only NAME ...] [--out DIR] [--quick] [--seed N]
+
+Writes ``DIR/NAME.{png,pdf,csv,json}`` per figure and ``DIR/summary.csv`` with every check
+(measured value, prediction, tolerance, pass/fail); exits 1 if any check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
+
+from figures.common import Check, run_figure, summary_rows, write_rows
+from figures.registry import FIGURE_NAMES, load_figure
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("figures", help="regenerate the theory figures from the simulator (sim/)")
+    p.add_argument("--only", nargs="+", metavar="NAME", choices=FIGURE_NAMES, help="regenerate only these figures")
+    p.add_argument("--out", type=Path, default=Path("docs/figures"), help="output folder (default docs/figures)")
+    p.add_argument("--quick", action="store_true", help="smaller grids and fewer Monte Carlo samples (for tests)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    p.set_defaults(func=run)
+
+
+def summary_table(checks: list[Check], title: str) -> RichTable:
+    table = RichTable(title=title, show_lines=False)
+    for col in ("figure", "claim", "regime", "measured", "predicted", "tol", "ok"):
+        table.add_column(col, justify="right" if col in ("measured", "predicted", "tol") else "left")
+    for c in checks:
+        table.add_row(c.figure.removeprefix("fig_"), c.claim, c.regime, f"{c.measured:.4g}", f"{c.predicted:.4g}",
+                      f"{c.tolerance:.2g}", "[green]yes[/]" if c.passed else "[red]NO[/]")
+    return table
+
+
+def regenerate(names: list[str], out: Path, quick: bool, seed: int, console: Console) -> tuple[list[Check], dict]:
+    """Run the named figures with a progress bar; returns the checks and the seconds each took."""
+    checks: list[Check] = []
+    seconds: dict[str, float] = {}
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("figures", total=len(names))
+        for name in names:
+            progress.update(task, description=f"{name:<28}")
+            start = time.perf_counter()
+            checks += run_figure(load_figure(name), out, quick, seed)
+            seconds[name] = time.perf_counter() - start
+            progress.advance(task)
+    return checks, seconds
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(width=160)
+    names = list(args.only) if args.only else list(FIGURE_NAMES)
+    start = time.perf_counter()
+    checks, seconds = regenerate(names, args.out, args.quick, args.seed, console)
+    total = time.perf_counter() - start
+    write_rows(args.out / "summary.csv", summary_rows(checks))
+    console.print(summary_table(checks, f"verified claims ({'quick' if args.quick else 'full'} run, seed {args.seed})"))
+    console.print(f"{len(names)} figures in {total:.1f} s -> {args.out}/")
+    failed = [c for c in checks if not c.passed]
+    if failed:
+        console.print(f"[red]{len(failed)} check(s) failed[/]")
+    return 1 if failed else 0

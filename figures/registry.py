@@ -1,0 +1,19 @@
+"""Every figure script, in the order ``tsallis figures`` regenerates them."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from types import ModuleType
+
+FIGURE_NAMES: tuple[str, ...] = (
+    "fig_trajectories",
+    "fig_escape_time",
+    "fig_escape_slopes",
+)
+
+
+def load_figure(name: str) -> ModuleType:
+    """The module ``figures.<name>``; an unknown name raises ValueError listing the known ones."""
+    if name not in FIGURE_NAMES:
+        raise ValueError(f"unknown figure {name!r}; choose from {', '.join(FIGURE_NAMES)}")
+    return import_module(f"figures.{name}")
