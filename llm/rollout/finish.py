@@ -1,6 +1,10 @@
 """Where a generated sample ends: the first EOS token, the first stop string, or the length cap.
 
-A batched generate keeps producing (padding) tokens for rows that are already done, so each row is cut here:
+During generation :class:`CompletionStopCriteria` ends a row as soon as its completion text contains a stop
+string. (transformers' own ``stop_strings`` also match text that straddles the prompt: a prompt ending in "\n"
+would stop at the first generated "\n" for the stop string "\n\n"; vLLM, like this class, looks at the
+completion only.) A batched generate keeps producing (padding) tokens for rows that are already done, so each
+row is then cut by :func:`finish_completion`:
 
 * ids are first cut after the first EOS token (kept, so the trainer learns to stop);
 * if the decoded text of what is left contains a stop string, ids are cut after the shortest prefix whose text
@@ -12,6 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Sequence
+
+import torch
+from transformers import StoppingCriteria
 
 from llm.rollout.base import FinishReason
 
@@ -57,3 +64,23 @@ def finish_completion(
         prefix = decode(lo)
         return Finished(ids[:lo], logprobs[:lo], prefix[: first_stop(prefix, stop)], "stop")
     return Finished(ids, logprobs, text, "eos" if eos_at is not None else "length")
+
+
+class CompletionStopCriteria(StoppingCriteria):
+    """Ends each row of a batched generate once its completion text (not the prompt) contains a stop string.
+
+    Called after every step; it decodes only the last ``window`` completion tokens of every row, enough to hold
+    the longest stop string (a byte-level token carries at least one byte, a character at most four), so the
+    cost per step does not grow with the completion length.
+    """
+
+    def __init__(self, tokenizer, stop: Sequence[str], prompt_width: int):
+        self.tokenizer = tokenizer
+        self.stop = tuple(stop)
+        self.prompt_width = prompt_width
+        self.window = 4 * max(len(s) for s in self.stop) + 2
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        tail = input_ids[:, max(self.prompt_width, input_ids.shape[1] - self.window) :]  # (B, <= window)
+        texts = self.tokenizer.batch_decode(tail, skip_special_tokens=True)
+        return torch.tensor([first_stop(t, self.stop) >= 0 for t in texts], device=input_ids.device)

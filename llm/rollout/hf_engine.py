@@ -15,13 +15,14 @@ The engine samples from the very model object the trainer updates, so ``sync_wei
 Rows (prompt g, sample m) are laid out prompt-major, cut into batches of ``batch_size`` rows and left-padded.
 Sampling and log-probs come from :class:`llm.rollout.sampler.SeededSampler` (exact draws, one seeded stream per
 row, log-probs recorded during generation: no second forward pass); stop strings end a row early through
-generate's ``stop_strings`` and are cut exactly by :func:`llm.rollout.finish.finish_completion`.
+:class:`llm.rollout.finish.CompletionStopCriteria` and are cut exactly by
+:func:`llm.rollout.finish.finish_completion`.
 """
 
 from __future__ import annotations
 
 import torch
-from transformers import GenerationConfig, LogitsProcessorList
+from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
 from llm.rollout.base import (
     Rollout,
@@ -31,7 +32,7 @@ from llm.rollout.base import (
     sample_seed,
     tokenize_prompts,
 )
-from llm.rollout.finish import finish_completion
+from llm.rollout.finish import CompletionStopCriteria, finish_completion
 from llm.rollout.sampler import SeededSampler
 
 
@@ -82,7 +83,6 @@ class HFRolloutEngine:
             min_new_tokens=0,
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=sorted(self.eos_ids),
-            stop_strings=list(sampling.stop) or None,
             use_cache=True,
         )
 
@@ -103,7 +103,9 @@ class HFRolloutEngine:
             attention_mask=batch["attention_mask"].to(device),
             generation_config=self._generation_config(sampling),
             logits_processor=LogitsProcessorList([sampler]),
-            tokenizer=self.tokenizer if sampling.stop else None,
+            stopping_criteria=StoppingCriteriaList(
+                [CompletionStopCriteria(self.tokenizer, sampling.stop, input_ids.shape[1])] if sampling.stop else []
+            ),
         )
         completions = sequences[:, input_ids.shape[1] :].tolist()  # (B, steps)
         logprobs = sampler.logprobs().tolist()  # (B, steps)
