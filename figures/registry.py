@@ -9,6 +9,8 @@ FIGURE_NAMES: tuple[str, ...] = (
     "fig_trajectories",
     "fig_escape_time",
     "fig_escape_slopes",
+    "fig_bias",
+    "fig_variance",
 )
 
 

@@ -58,6 +58,11 @@ class OneLogit:
         z = (rng.random(p.shape[:-1] + (m,)) < p).astype(np.float64)  # (..., M)
         return z, (z - p)[..., None]
 
+    def score_moments(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(∇P, Var[s | r=1], Var[s | r=0]) per coordinate: s = z - P is fixed given r, so both variances are 0."""
+        grad = self.grad_success(theta)
+        return grad, np.zeros_like(grad), np.zeros_like(grad)
+
     @staticmethod
     def theta_for(p0: float | np.ndarray) -> np.ndarray:
         """The θ (shape (..., 1)) with σ(θ) = p0."""
@@ -115,6 +120,17 @@ class KArmedSoftmax:
         arms = np.minimum((u[..., :, None] > cdf[..., None, :]).sum(axis=-1), self.num_arms - 1)  # (..., M)
         onehot = np.eye(self.num_arms)[arms]  # (..., M, K)
         return onehot @ self.mask, onehot - pi[..., None, :]
+
+    def score_moments(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(∇P, Var[s_j | r=1], Var[s_j | r=0]) per arm j, exactly.
+
+        s_j = 1[a=j] - π_j, and given r the arm a is drawn from π restricted to C (or to its complement)
+        and renormalised, ρ_j = π_j 1[j∈C]/P (or π_j 1[j∉C]/(1-P)); so Var[s_j | r] = ρ_j (1 - ρ_j).
+        """
+        pi = self.probs(theta)
+        p = (pi @ self.mask)[..., None]
+        rho1, rho0 = pi * self.mask / p, pi * (1.0 - self.mask) / (1.0 - p)
+        return self.grad_success(theta), rho1 * (1.0 - rho1), rho0 * (1.0 - rho0)
 
     def theta_for(self, p0: float | np.ndarray) -> np.ndarray:
         """Logits (..., K) with P = p0 spread evenly over the correct arms and the rest evenly over the wrong ones."""
