@@ -11,6 +11,7 @@ FIGURE_NAMES: tuple[str, ...] = (
     "fig_escape_slopes",
     "fig_bias",
     "fig_variance",
+    "fig_stochastic_escape",
 )
 
 
