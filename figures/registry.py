@@ -12,6 +12,7 @@ FIGURE_NAMES: tuple[str, ...] = (
     "fig_bias",
     "fig_variance",
     "fig_stochastic_escape",
+    "fig_finite_m",
 )
 
 
