@@ -14,7 +14,7 @@ import torch
 from llm.models import tiny_random_policy
 from llm.rollout import HFRolloutEngine, Rollout, RolloutEngine, SamplingConfig, make_engine
 from llm.rollout.finish import finish_completion
-from llm.rollout.sampler import SeededSampler, gumbel_argmax
+from llm.rollout.sampler import SeededSampler, inverse_cdf_sample
 
 PROMPTS = [
     "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n",
@@ -90,12 +90,12 @@ def test_engine_and_factory_errors(policy):
 # --- the sampler: exact draws from softmax(top_p(l / T)) ----------------------------------------------------
 
 
-def test_gumbel_argmax_matches_softmax_frequencies():
+def test_inverse_cdf_sample_matches_softmax_frequencies():
     """20,000 rows, each with its own seeded generator: frequencies within 5 binomial sigmas of softmax."""
     draws = 20_000
     logits = torch.tensor([1.0, 0.0, -1.0, 2.0, float("-inf")])
     generators = [torch.Generator().manual_seed(i) for i in range(draws)]
-    tokens = gumbel_argmax(logits.expand(draws, -1), generators)
+    tokens = inverse_cdf_sample(torch.softmax(logits, 0).expand(draws, -1), generators)
     freq = torch.bincount(tokens, minlength=5).double() / draws
     p = torch.softmax(logits.double(), dim=0)
     assert freq[4] == 0

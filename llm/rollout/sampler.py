@@ -4,15 +4,15 @@
 score row, so generate runs in greedy mode and simply takes the token chosen here. At step t, for each row b
 with raw logits l (shape (V,)) it computes
 
-    logprob = log_softmax(l / T)                     # recorded at the chosen token (T = 1 when greedy)
-    y       = argmax_v( top_p(l / T)_v + G_v ),  G_v = -log(-log U_v),  U_v ~ Uniform(0, 1)   (T > 0)
-    y       = argmax_v l_v                                                                      (T = 0)
+    logprob = log_softmax(l / T)                   # recorded at the chosen token (T = 1 when greedy)
+    π       = softmax(top_p(l / T))                # top_p masks tokens outside the nucleus to -inf
+    y       = min{ v : C_v > u · C_V },  C_v = Σ_{w ≤ v} π_w,  u ~ Uniform[0, 1)       (T > 0)
+    y       = argmax_v l_v                                                            (T = 0)
 
-The Gumbel-max trick makes y an exact draw from softmax(top_p(l / T)), the temperature-scaled nucleus
-distribution (top_p masks tokens outside the nucleus to -inf, via transformers' ``TopPLogitsWarper``). Each row
-owns a ``torch.Generator`` seeded from (seed, prompt index, sample index), so a sample does not depend on the
-batch it was generated in. U is drawn in float64 (an exact 0 or a U near 1 in float32 would occur about
-V · 2^-24 ≈ 0.3% of steps at V = 49152 and bias the tail of G).
+Inverse-CDF sampling makes y a draw from π, exact up to the float32 rounding of each π_v (relative 6e-8; C is
+accumulated in float64, so summing adds no error that matters). A token with π_v = 0 has an empty interval and is
+never chosen. It needs one uniform number per row and step. Each row owns a ``torch.Generator`` seeded from (seed, prompt index, sample index), so a sample
+does not depend on the batch it was generated in. The nucleus mask is transformers' ``TopPLogitsWarper``.
 
 Recording the chosen token's log-prob here costs one log-softmax per step and keeps memory at O(B · V), where
 ``output_logits=True`` would hold all T steps' logits, O(B · T · V), until generate returns.
@@ -25,20 +25,18 @@ from transformers import LogitsProcessor
 from transformers.generation.logits_process import TopPLogitsWarper
 
 
-def gumbel_argmax(scores: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
-    """Draw one token per row from softmax(scores) with row b's noise taken from ``generators[b]``.
+def inverse_cdf_sample(probs: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+    """Draw one token per row with probability ∝ ``probs``, row b's uniform number taken from ``generators[b]``.
 
-    scores: (B, V) log-weights (-inf allowed). Returns (B,) long token ids.
+    probs: (B, V) non-negative weights (need not sum to 1). Returns (B,) long token ids.
     """
-    batch, vocab = scores.shape
+    batch, vocab = probs.shape
     if len(generators) != batch:
-        raise ValueError(f"gumbel_argmax: {len(generators)} generators for {batch} rows")
-    tiny = torch.finfo(torch.float64).tiny
-    uniform = torch.stack(
-        [torch.rand(vocab, generator=g, dtype=torch.float64, device=scores.device) for g in generators]
-    )  # (B, V)
-    gumbel = -torch.log(-torch.log(uniform.clamp_min(tiny)))
-    return (scores.double() + gumbel).argmax(dim=-1)
+        raise ValueError(f"inverse_cdf_sample: {len(generators)} generators for {batch} rows")
+    cdf = probs.double().cumsum_(dim=-1)  # (B, V)
+    u = torch.cat([torch.rand(1, generator=g, dtype=torch.float64, device=probs.device) for g in generators])
+    threshold = (u * cdf[:, -1]).unsqueeze(-1)  # (B, 1)
+    return torch.searchsorted(cdf, threshold, right=True).squeeze(-1).clamp_max_(vocab - 1)
 
 
 class SeededSampler(LogitsProcessor):
@@ -54,20 +52,18 @@ class SeededSampler(LogitsProcessor):
         self._logprobs: list[torch.Tensor] = []  # one (B,) tensor per step
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        scores = scores.float()  # (B, V) raw logits of this step
+        scores = scores.float()  # (B, V) raw logits of this step (generate hands over its own copy)
         if self.temperature == 0:
             logp = torch.log_softmax(scores, dim=-1)
             tokens = scores.argmax(dim=-1)
         else:
-            scaled = scores / self.temperature
+            scaled = scores.div_(self.temperature)
             logp = torch.log_softmax(scaled, dim=-1)
-            warped = self.top_p(input_ids, scaled) if self.top_p is not None else scaled
-            tokens = gumbel_argmax(warped, self.generators)
+            probs = logp.exp() if self.top_p is None else torch.softmax(self.top_p(input_ids, scaled), dim=-1)
+            tokens = inverse_cdf_sample(probs, self.generators)
         self._logprobs.append(logp.gather(-1, tokens[:, None]).squeeze(-1))
         # generate runs greedily on what we return: 0 at the chosen token, -inf elsewhere.
-        chosen = torch.full_like(scores, float("-inf"))
-        chosen.scatter_(-1, tokens[:, None], 0.0)
-        return chosen
+        return scores.fill_(float("-inf")).scatter_(-1, tokens[:, None], 0.0)
 
     def logprobs(self) -> torch.Tensor:
         """(B, steps) log-probs of the generated tokens, in generation order."""
