@@ -68,7 +68,8 @@ def test_scripted_engine_gives_hand_computed_figures(tmp_path):
     saved = json.loads(summary_path.read_text())
     assert saved["benchmarks"]["musique"]["maj_at_k"] == pytest.approx(1 / 3) and saved["run"] == {"seed": 5}
     assert not list((tmp_path / "out").glob(".*tmp"))  # no temporary files left behind
-    assert summary_table(result.summary, k=3).row_count == 1
+    table = summary_table(result.summary, k=3)
+    assert table.row_count == 9 and [c.header for c in table.columns] == ["metric", "musique"]
 
 
 def test_engine_returning_the_wrong_shape_is_an_error():

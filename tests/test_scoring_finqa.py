@@ -115,6 +115,8 @@ def test_numeric_match_rules(text, gold, strict, tolerant):
 def test_unparseable_answers_and_vote_keys():
     assert parse_answer("I do not know") is None
     assert parse_answer("frobnicate(1, 2)") is None
+    assert parse_answer("1. No, it is not").value == 1.0  # "no" is not the first word: the number counts
+    assert parse_answer("**No**, it fell").value == "no"
     assert vote_key(parse_answer("14.1%")) == vote_key(parse_answer("0.141")) == "0.141"
     assert vote_key(parse_answer("$1,200")) == vote_key(parse_answer("1200.0")) == "1200"
     assert vote_key(parse_answer("Yes.")) == "yes" and vote_key(None) is None

@@ -17,10 +17,12 @@ from rich.table import Table
 
 from llm.evaluation.loop import EvalResult
 
-TABLE_COLUMNS = (("questions", "questions", "{:.0f}"), ("maj_at_k", "maj@{k}", "{:.3f}"),
+# (summary key, row label, format)
+TABLE_ROWS = (("questions", "questions", "{:.0f}"), ("maj_at_k", "maj@{k}", "{:.3f}"),
                  ("pass_at_k", "pass@{k}", "{:.3f}"), ("mean_at_k", "mean@{k}", "{:.3f}"),
-                 ("em", "EM", "{:.3f}"), ("f1", "F1", "{:.3f}"), ("format_ok", "answer line", "{:.2f}"),
-                 ("mean_completion_tokens", "tokens", "{:.1f}"), ("truncated", "truncated", "{:.2f}"))
+                 ("em", "EM", "{:.3f}"), ("f1", "F1", "{:.3f}"), ("format_ok", "has answer line", "{:.2f}"),
+                 ("mean_completion_tokens", "completion tokens", "{:.1f}"),
+                 ("truncated", "cut at max tokens", "{:.2f}"))
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -51,13 +53,14 @@ def write_results(result: EvalResult, out_dir: str | Path, name: str, run_info: 
 
 
 def summary_table(summary: dict[str, dict[str, float]], k: int, title: str = "evaluation") -> Table:
-    """One row per benchmark with maj@k, pass@k, mean@k, EM, F1 and completion statistics."""
+    """One column per benchmark, one row per figure: questions, maj@k, pass@k, mean@k, EM, F1, the fraction
+    of samples with an answer line, mean completion tokens and the fraction cut at max_new_tokens."""
     table = Table(title=title)
-    table.add_column("benchmark")
-    for _, header, _ in TABLE_COLUMNS:
-        table.add_column(header.format(k=k), justify="right")
-    for benchmark, figures in summary.items():
-        table.add_row(benchmark, *(fmt.format(figures[key]) for key, _, fmt in TABLE_COLUMNS))
+    table.add_column("metric")
+    for benchmark in summary:
+        table.add_column(benchmark, justify="right")
+    for key, header, fmt in TABLE_ROWS:
+        table.add_row(header.format(k=k), *(fmt.format(figures[key]) for figures in summary.values()))
     return table
 
 

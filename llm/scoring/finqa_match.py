@@ -26,6 +26,7 @@ from llm.scoring.finqa_program import RESULT_DECIMALS, ProgramError, execute_pro
 
 RTOL = 1e-2
 ATOL = 5e-6
+_YES_NO = re.compile(r"[^\w]*(yes|no)\b", re.IGNORECASE)  # "yes" or "no" as the first word
 _PROGRAM = re.compile(r"^\s*[a-z_]+\(")
 # a number: optional sign, optional $, digits with thousands commas or a decimal point, optional %
 _NUMBER = re.compile(r"(?<![\w.])([-−]?)\s*\$?\s*((?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\s*(%?)")
@@ -46,9 +47,10 @@ class ParsedAnswer:
 
 def parse_answer(text: str, table: list[list[str]] | None = None) -> ParsedAnswer | None:
     """Read a yes/no, a program (executed on ``table``) or the first number in ``text``; None if none."""
-    words = re.findall(r"[a-z]+", text.lower())
-    if words and words[0] in ("yes", "no"):
-        return ParsedAnswer(words[0], words[0], "yes/no")
+    yes_no = _YES_NO.match(text)
+    if yes_no:
+        word = yes_no.group(1).lower()
+        return ParsedAnswer(word, word, "yes/no")
     if _PROGRAM.match(text):
         try:
             result = execute_program(text.strip(), table)
