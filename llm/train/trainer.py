@@ -130,7 +130,6 @@ def train(
     sampling = build.sampling_config(config)
     order = PromptOrder(len(data.train), config.seed)
     algo, M, G = config.algo.name, config.rollout.num_samples, config.prompts_per_step
-    agg, clip, beta = config.algo.resolved_loss_agg, config.algo.resolved_clip, config.algo.kl_beta
     config_yaml = yaml.safe_dump(config.to_dict(), sort_keys=False)
 
     start = 0
@@ -169,20 +168,16 @@ def train(
         t_score = time.perf_counter()
 
         # 3. estimator weights from the core, as per-sequence coefficients A = M·w, flattened (G_local·M,)
-        if algo == "sft":
-            weights = compute_weights("sft", rewards, _sft_options(rewards))
-        else:
-            generator = torch.Generator().manual_seed(step_seed(config.seed, step, rank, 1))
-            weights = compute_weights(algo, rewards, build.estimator_options(config, q, generator))
+        generator = torch.Generator().manual_seed(step_seed(config.seed, step, rank, 1))
+        advantages = sequence_coefficients(config, rewards, q, generator)
         rollouts = [r for group in groups for r in group]
-        advantages = (weights.shape[1] * weights).reshape(-1).float()
 
         # 4. micro-batched loss and backward, AdamW step (ppo_epochs updates on the same rollouts)
         means = UpdateMeans()
         train_tokens = 0
         for epoch in range(config.algo.ppo_epochs):
-            train_tokens += _update(config, accelerator, model, reference, optimizer, scheduler, rollouts, advantages, means,
-                    agg, clip, beta, tokenizer.pad_token_id, with_entropy=epoch == 0)
+            train_tokens += _update(config, accelerator, model, reference, optimizer, scheduler, rollouts,
+                                    advantages, means, tokenizer.pad_token_id, with_entropy=epoch == 0)
         engine.sync_weights(policy)
         t_train = time.perf_counter()
 
@@ -229,73 +224,109 @@ def _target_rollout(index: int, tokenizer, prompt: str, example) -> Rollout:
     return Rollout(index, 0, list(prompt_ids), completion, text, [0.0] * len(completion), "eos")
 
 
-def _sft_options(rewards: torch.Tensor) -> EstimatorOptions:
-    """Every sample of an SFT group (the one gold target) is a target."""
-    return EstimatorOptions(targets=torch.ones_like(rewards))
+def sequence_coefficients(config: TrainConfig, rewards: torch.Tensor, q: float, generator) -> torch.Tensor:
+    """A = M · w, flattened (G·M,), with w = ``tsallis.estimators.compute_weights`` for ``config.algo``.
+
+    The loss's ``seq-sum`` mode divides by N = G·M sequences, so Σ A ℓ / N = (1/G) Σ_g Σ_m w_gm ℓ_gm.
+    SFT groups are one gold target each (every sample is a target).
+    """
+    if config.algo.name == "sft":
+        options = EstimatorOptions(targets=torch.ones_like(rewards))
+    else:
+        options = build.estimator_options(config, q, generator)
+    weights = compute_weights(config.algo.name, rewards, options)  # (G, M)
+    return (weights.shape[1] * weights).reshape(-1).float()
 
 
 def _update(config, accelerator, model, reference, optimizer, scheduler, rollouts, advantages, means,
-            agg, clip, beta, pad_id, with_entropy) -> int:
-    """One optimizer step on ``rollouts``: micro-batched forward/backward with accumulation, clip, step.
-    Returns the number of tokens forwarded (prompt + completion, padding excluded)."""
-    world = accelerator.num_processes
-    # N over the whole update (all sequences of all ranks, trained or not), each rank's share is N / ranks
-    lengths = torch.tensor([len(r.completion_ids) for r in rollouts])
-    full_mask = (torch.arange(int(lengths.max()))[None, :] < lengths[:, None]).float()  # (B_local, C)
-    count = torch.tensor([normalizer_count(agg, full_mask, config.rollout.max_new_tokens)], dtype=torch.float64)
-    if world > 1:
-        count = accelerator.reduce(count.to(accelerator.device), reduction="sum").cpu()
-    normalizer = float(count) / world
-
-    active = [i for i in range(len(rollouts)) if beta > 0 or advantages[i] != 0]
-    if not active:  # keep one zero-coefficient sequence so every rank runs the same passes (DDP/FSDP sync)
-        active = [0]
-    size = config.optim.micro_batch_size
-    chunks = [active[i : i + size] for i in range(0, len(active), size)]
-    if world > 1:  # every rank must run as many forward/backward passes as the busiest one
-        most = accelerator.reduce(torch.tensor([len(chunks)], device=accelerator.device), reduction="max")
-        chunks += [[]] * (int(most) - len(chunks))
-
-    loss_total, forwarded = 0.0, 0
-    for number, chunk in enumerate(chunks):
-        dummy = not chunk
-        rows = chunk or [active[0]]  # a padding pass: zero coefficient, zero gradient
-        batch = collate(
-            [rollouts[i].prompt_ids for i in rows],
-            [rollouts[i].completion_ids for i in rows],
-            pad_id,
-            [rollouts[i].logprobs for i in rows],
-        ).to(accelerator.device)
-        coeff = torch.zeros(len(rows)) if dummy else advantages[rows]
-        last = number == len(chunks) - 1
-        sync = contextlib.nullcontext() if last else accelerator.no_sync(model)
-        with sync:
-            logprobs, entropy = token_logprobs(model, batch, config.rollout.temperature, with_entropy)
-            ref = None
-            if beta > 0:
-                with torch.no_grad():
-                    ref = _reference_logprobs(reference, model, accelerator, batch, config.rollout.temperature)
-            loss, metrics = policy_loss(
-                logprobs, batch.completion_mask, coeff.to(accelerator.device), agg=agg, normalizer=normalizer,
-                old_logprobs=batch.old_logprobs, ref_logprobs=ref, clip=clip, kl_beta=beta,
-            )
-            accelerator.backward(loss)
-        loss_total += float(loss.detach())
-        if dummy:
-            continue
-        tokens = batch.completion_mask.sum()
-        forwarded += int(batch.attention_mask.sum())
-        for name, (total, n) in metrics.items():
-            means.add(name, total, n)
-        if entropy is not None:
-            means.add("train/entropy", (entropy * batch.completion_mask).sum(), tokens)
-    means.add("loss/policy", loss_total, 1)
+            pad_id, with_entropy) -> int:
+    """One optimizer step on ``rollouts``: accumulate gradients, clip, AdamW, LR scheduler.
+    Returns the number of tokens forwarded."""
+    a = config.algo
+    forwarded = accumulate_gradients(
+        model, rollouts, advantages, accelerator=accelerator, agg=a.resolved_loss_agg, clip=a.resolved_clip,
+        kl_beta=a.kl_beta, temperature=config.rollout.temperature, max_new_tokens=config.rollout.max_new_tokens,
+        micro_batch_size=config.optim.micro_batch_size, pad_id=pad_id, reference=reference, means=means,
+        with_entropy=with_entropy,
+    )
     max_norm = config.optim.max_grad_norm or float("inf")
     grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_norm)
     means.add("train/grad_norm", float(grad_norm), 1)
     optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
+    return forwarded
+
+
+def accumulate_gradients(
+    model,
+    rollouts: list[Rollout],
+    advantages: torch.Tensor,
+    *,
+    accelerator: Accelerator,
+    agg: str,
+    clip: tuple[float, float] | None,
+    kl_beta: float,
+    temperature: float,
+    max_new_tokens: int,
+    micro_batch_size: int,
+    pad_id: int,
+    reference=None,
+    means: UpdateMeans | None = None,
+    with_entropy: bool = False,
+) -> int:
+    """Add ∇L of one update to the parameters' ``.grad``, one micro-batch at a time.
+
+    L = Σ_microbatches ``policy_loss`` with N counted over the whole update (all sequences of all ranks,
+    trained or not). Sequences with A = 0 are skipped when ``kl_beta`` is 0 (their gradient is zero).
+    Returns the number of tokens forwarded (prompt + completion, padding excluded).
+    """
+    world = accelerator.num_processes
+    means = means if means is not None else UpdateMeans()
+    lengths = torch.tensor([len(r.completion_ids) for r in rollouts])
+    full_mask = (torch.arange(int(lengths.max()))[None, :] < lengths[:, None]).float()  # (B_local, C)
+    count = torch.tensor([normalizer_count(agg, full_mask, max_new_tokens)], dtype=torch.float64)
+    if world > 1:
+        count = accelerator.reduce(count.to(accelerator.device), reduction="sum").cpu()
+    normalizer = float(count) / world  # DDP averages gradients over ranks: each rank's share is N / ranks
+
+    active = [i for i in range(len(rollouts)) if kl_beta > 0 or advantages[i] != 0]
+    chunks = [active[i : i + micro_batch_size] for i in range(0, len(active), micro_batch_size)]
+    if world > 1:  # every rank must run as many forward/backward passes as the busiest one (DDP/FSDP)
+        most = accelerator.reduce(torch.tensor([len(chunks)], device=accelerator.device), reduction="max")
+        chunks += [[]] * (int(most) - len(chunks))
+
+    loss_total, forwarded = 0.0, 0
+    for number, chunk in enumerate(chunks):
+        rows = chunk or [0]  # an empty chunk is a padding pass: zero coefficient, zero gradient
+        batch = collate(
+            [rollouts[i].prompt_ids for i in rows],
+            [rollouts[i].completion_ids for i in rows],
+            pad_id,
+            [rollouts[i].logprobs for i in rows],
+        ).to(accelerator.device)
+        coeff = advantages[rows] if chunk else torch.zeros(1)
+        sync = contextlib.nullcontext() if number == len(chunks) - 1 else accelerator.no_sync(model)
+        with sync:
+            logprobs, entropy = token_logprobs(model, batch, temperature, with_entropy)
+            ref = None
+            if kl_beta > 0:
+                with torch.no_grad():
+                    ref = _reference_logprobs(reference, model, accelerator, batch, temperature)
+            loss, metrics = policy_loss(
+                logprobs, batch.completion_mask, coeff.to(accelerator.device), agg=agg, normalizer=normalizer,
+                old_logprobs=batch.old_logprobs, ref_logprobs=ref, clip=clip, kl_beta=kl_beta,
+            )
+            accelerator.backward(loss)
+        loss_total += float(loss.detach())
+        if not chunk:
+            continue
+        forwarded += int(batch.attention_mask.sum())
+        for name, (total, n) in metrics.items():
+            means.add(name, total, n)
+        if entropy is not None:
+            means.add("train/entropy", (entropy * batch.completion_mask).sum(), batch.completion_mask.sum())
+    means.add("loss/policy", loss_total, 1)
     return forwarded
 
 

@@ -1,0 +1,207 @@
+"""The trainer's loss gradient against Σ weight · ∇log p(z) computed sequence by sequence, by hand.
+
+Reference: for each completion z_i, log p(z_i) = Σ_t log softmax(logits_t / T)[z_it] from an *unpadded*
+forward pass of (prompt, completion), and its gradient ∇log p(z_i) by autograd of that one scalar.
+The trainer computes the same update with left/right padding, micro-batches, gradient accumulation,
+skipped zero-weight sequences and a global normaliser; both must agree to float32 round-off.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from accelerate import Accelerator
+
+from llm.models import tiny_random_policy
+from llm.rollout.base import Rollout
+from llm.train.config import load_config
+from llm.train.loss import AGGREGATIONS, policy_loss
+from llm.train.trainer import accumulate_gradients, sequence_coefficients
+from tsallis.estimators import compute_weights, EstimatorOptions
+
+TEMPERATURE = 0.7  # not 1, so a missing temperature scaling would show
+REWARDS = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]], dtype=torch.float64)  # (G, M) = (3, 3)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    model, tokenizer = tiny_random_policy(seed=0)
+    model.train()
+    gen = torch.Generator().manual_seed(1)
+    rollouts = []
+    for i in range(REWARDS.numel()):
+        g, m = divmod(i, REWARDS.shape[1])
+        prompt = torch.randint(10, 1000, (int(torch.randint(2, 7, (1,), generator=gen)),), generator=gen).tolist()
+        completion = torch.randint(10, 1000, (int(torch.randint(1, 6, (1,), generator=gen)),), generator=gen).tolist()
+        rollouts.append(Rollout(g, m, prompt, completion, "", [0.0] * len(completion), "eos"))
+    return model, tokenizer, rollouts
+
+
+def token_logps(model, rollout: Rollout) -> torch.Tensor:
+    """log p of each completion token from an unpadded forward pass: (T_i,)."""
+    ids = torch.tensor([rollout.prompt_ids + rollout.completion_ids])
+    logits = model(input_ids=ids).logits[0].float() / TEMPERATURE  # (P + T, V)
+    p = len(rollout.prompt_ids)
+    logp = torch.log_softmax(logits[p - 1 : -1], dim=-1)  # (T, V): row t predicts completion token t
+    return logp.gather(1, torch.tensor(rollout.completion_ids)[:, None]).squeeze(1)
+
+
+def seq_grad(model, loss_fn) -> list[torch.Tensor]:
+    """∇ of a scalar function of the model (fresh graph)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return list(torch.autograd.grad(loss_fn(), params, allow_unused=True))
+
+
+def trainer_grad(model, rollouts, advantages, **kwargs) -> list[torch.Tensor]:
+    model.zero_grad(set_to_none=True)
+    accumulate_gradients(model, rollouts, advantages, accelerator=Accelerator(cpu=True), temperature=TEMPERATURE,
+                         max_new_tokens=8, micro_batch_size=2, pad_id=0, **kwargs)
+    return [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in model.parameters()]
+
+
+def assert_grads_close(a, b):
+    scale = max(float(x.abs().max()) for x in b if x is not None)
+    assert scale > 0
+    for x, y in zip(a, b):
+        y = torch.zeros_like(x) if y is None else y
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5 * scale)
+
+
+def config_for(algo: str):
+    sets = [f"algo.name={algo}", "algo.q=0.5", "algo.num_resamples=4", "rollout.num_samples=3"]
+    if algo == "sft":
+        sets[-1] = "rollout.num_samples=1"
+    return load_config(None, sets)
+
+
+@pytest.mark.parametrize("algo", ["garl", "paft", "rloo", "reinforce", "sft"])
+def test_seq_sum_gradient_is_sum_of_weighted_score_functions(setup, algo):
+    """seq-sum: ∇L = -(1/G) Σ_g Σ_m w_gm ∇log p(z_gm) with w from the tsallis core."""
+    model, _, rollouts = setup
+    config = config_for(algo)
+    rewards = REWARDS if algo != "sft" else REWARDS[:, :1]
+    rolls = rollouts if algo != "sft" else rollouts[:: REWARDS.shape[1]]
+    advantages = sequence_coefficients(config, rewards, 0.5, torch.Generator().manual_seed(3))
+    if algo == "sft":
+        weights = compute_weights("sft", rewards, EstimatorOptions(targets=torch.ones_like(rewards)))
+    else:
+        opts = EstimatorOptions(q=0.5, num_resamples=4, generator=torch.Generator().manual_seed(3))
+        weights = compute_weights(algo, rewards, opts)
+    w = weights.reshape(-1)
+    G = rewards.shape[0]
+    expected = seq_grad(model, lambda: -sum(float(w[i]) * token_logps(model, r).sum() for i, r in enumerate(rolls)) / G)
+    got = trainer_grad(model, rolls, advantages, agg="seq-sum", clip=None, kl_beta=0.0)
+    assert_grads_close(got, expected)
+
+
+def test_grpo_token_sum_gradient_with_clip_and_kl(setup):
+    """GRPO (dapo): ∇L = -(1/N_tok) Σ_i Σ_t [A_i ∇ℓ_it - β ∇k3_it] at ratio 1, k3 = e^(ref-ℓ) - (ref-ℓ) - 1."""
+    model, _, rollouts = setup
+    config = config_for("grpo")
+    advantages = sequence_coefficients(config, REWARDS, 0.0, None)
+    A = (REWARDS.shape[1] * compute_weights("grpo", REWARDS)).reshape(-1)  # TRL advantage (r - mean)/(std + 1e-4)
+    beta = 0.3
+    reference, _ = tiny_random_policy(seed=1)  # a different frozen policy, so the KL term is not zero
+    reference.requires_grad_(False)
+    with torch.no_grad():  # old log-probs = current (on-policy, ratio 1)
+        old = [token_logps(model, r) for r in rollouts]
+        ref = [token_logps(reference, r) for r in rollouts]
+    rolls = [Rollout(r.prompt_index, r.sample_index, r.prompt_ids, r.completion_ids, "", o.tolist(), "eos")
+             for r, o in zip(rollouts, old)]
+    n_tok = sum(len(r.completion_ids) for r in rolls)
+
+    def hand_loss():
+        total = 0.0
+        for i, r in enumerate(rolls):
+            lp = token_logps(model, r)
+            delta = ref[i] - lp
+            total = total + (float(A[i]) * lp - beta * (torch.exp(delta) - delta - 1)).sum()
+        return -total / n_tok
+
+    got = trainer_grad(model, rolls, advantages, agg="token-sum", clip=(0.2, 0.2), kl_beta=beta, reference=reference)
+    torch.testing.assert_close(advantages.double(), A, rtol=1e-6, atol=1e-6)
+    assert_grads_close(got, seq_grad(model, hand_loss))
+
+
+def test_garl_q0_is_reinforce_with_the_same_baseline(setup):
+    """GARL at q = 0: mean baseline = hand REINFORCE with b = P̂; none = reinforce; loo = RLOO."""
+    model, _, rollouts = setup
+    M, G = REWARDS.shape[1], REWARDS.shape[0]
+    b = REWARDS.mean(dim=1, keepdim=True)
+    w_hand = ((REWARDS - b) / M).reshape(-1)  # REINFORCE with the group-mean baseline, written out
+    hand = seq_grad(model, lambda: -sum(float(w_hand[i]) * token_logps(model, r).sum() for i, r in enumerate(rollouts)) / G)
+    garl = load_config(None, ["algo.name=garl", "algo.q=0", "algo.baseline=mean", "rollout.num_samples=3"])
+    got = trainer_grad(model, rollouts, sequence_coefficients(garl, REWARDS, 0.0, None), agg="seq-sum", clip=None, kl_beta=0.0)
+    assert_grads_close(got, hand)
+    for baseline, twin in (("none", "reinforce"), ("loo", "rloo")):
+        cfg = load_config(None, ["algo.name=garl", "algo.q=0", f"algo.baseline={baseline}", "rollout.num_samples=3"])
+        a = sequence_coefficients(cfg, REWARDS, 0.0, None)
+        b_ = sequence_coefficients(load_config(None, [f"algo.name={twin}", "rollout.num_samples=3"]), REWARDS, 0.0, None)
+        torch.testing.assert_close(a, b_)
+        assert_grads_close(trainer_grad(model, rollouts, a, agg="seq-sum", clip=None, kl_beta=0.0),
+                           trainer_grad(model, rollouts, b_, agg="seq-sum", clip=None, kl_beta=0.0))
+
+
+@pytest.mark.parametrize("q", [0.0, 0.75, 1.0])
+def test_paft_is_sft_on_resampled_completions_scaled_by_p_hat(setup, q):
+    """PAFT gradient = (1/G) Σ_g P̂_g^(1-q) × (SFT gradient on group g's K resampled completions)."""
+    model, _, rollouts = setup
+    K, M, G = 4, REWARDS.shape[1], REWARDS.shape[0]
+    cfg = load_config(None, ["algo.name=paft", f"algo.q={q}", f"algo.num_resamples={K}", "rollout.num_samples=3"])
+    advantages = sequence_coefficients(cfg, REWARDS, q, torch.Generator().manual_seed(5))
+    got = trainer_grad(model, rollouts, advantages, agg="seq-sum", clip=None, kl_beta=0.0)
+    p_hat = REWARDS.mean(dim=1)
+    counts = (advantages.double().reshape(G, M) / M) * K / p_hat[:, None] ** (1 - q)  # resampling counts c_gm
+    torch.testing.assert_close(counts, counts.round(), atol=1e-5, rtol=0)
+    assert torch.all(counts.round().sum(dim=1) == K) and torch.all(counts[REWARDS == 0] == 0)
+    expected = None
+    sft = load_config(None, ["algo.name=sft", "rollout.num_samples=1"])
+    for g in range(G):
+        resampled = [rollouts[g * M + m] for m in range(M) for _ in range(int(counts[g, m].round()))]  # K copies
+        targets = torch.ones(K, 1, dtype=torch.float64)  # K one-sample groups -> mean over the K of ∇log p
+        grad = trainer_grad(model, resampled, sequence_coefficients(sft, targets, 0.0, None), agg="seq-sum",
+                            clip=None, kl_beta=0.0)
+        scaled = [float(p_hat[g] ** (1 - q)) * x / G for x in grad]
+        expected = scaled if expected is None else [e + s for e, s in zip(expected, scaled)]
+    assert_grads_close(got, expected)
+
+
+def test_aggregation_normalisers_split_over_micro_batches():
+    """Summing micro-batch losses with the global N equals the one-batch loss, for every mode."""
+    torch.manual_seed(0)
+    logp = torch.randn(6, 5)
+    mask = (torch.arange(5)[None, :] < torch.tensor([5, 3, 1, 4, 2, 5])[:, None]).float()
+    adv = torch.randn(6)
+    for agg, spec in AGGREGATIONS.items():
+        n = spec.count(mask, 8)
+        whole, _ = policy_loss(logp, mask, adv, agg=agg, normalizer=n)
+        parts = sum(policy_loss(logp[s], mask[s], adv[s], agg=agg, normalizer=n)[0] for s in (slice(0, 2), slice(2, 6)))
+        torch.testing.assert_close(whole, parts)
+    # hand values: seq-sum divides by 6 sequences, token-sum by 20 tokens, Dr. GRPO by 6 x 8
+    total = (adv[:, None] * logp * mask).sum()
+    assert torch.isclose(policy_loss(logp, mask, adv, agg="seq-sum", normalizer=6)[0], -total / 6)
+    assert AGGREGATIONS["token-sum"].count(mask, 8) == 20.0
+    assert AGGREGATIONS["seq-mean-token-sum-norm"].count(mask, 8) == 48.0
+    per_seq = ((adv[:, None] * logp * mask).sum(1) / mask.sum(1)).sum() / 6
+    assert torch.isclose(policy_loss(logp, mask, adv, agg="seq-mean-token-mean", normalizer=6)[0], -per_seq)
+
+
+def test_clipped_ratio_values():
+    """PPO clip on a hand table: A > 0 caps the ratio at 1 + ε, A < 0 at 1 - ε; clipfrac counts them."""
+    old = torch.zeros(1, 4)
+    new = torch.log(torch.tensor([[0.5, 0.9, 1.1, 1.5]]))
+    mask = torch.ones(1, 4)
+    for a, expected, frac in ((1.0, [0.5, 0.9, 1.1, 1.2], 0.25), (-1.0, [-0.8, -0.9, -1.1, -1.5], 0.25)):
+        loss, m = policy_loss(new, mask, torch.tensor([a]), agg="token-sum", normalizer=4.0, old_logprobs=old,
+                              clip=(0.2, 0.2))
+        assert torch.isclose(loss, -torch.tensor(expected).sum() / 4)
+        assert float(m["loss/clipfrac"][0]) / float(m["loss/clipfrac"][1]) == frac
+
+
+def test_loss_rejects_bad_inputs():
+    with pytest.raises(ValueError, match="unknown loss aggregation 'mean'"):
+        policy_loss(torch.zeros(1, 2), torch.ones(1, 2), torch.zeros(1), agg="mean", normalizer=1.0)
+    with pytest.raises(ValueError, match="old_logprobs is None"):
+        policy_loss(torch.zeros(1, 2), torch.ones(1, 2), torch.zeros(1), agg="seq-sum", normalizer=1.0, clip=(0.2, 0.2))
+    with pytest.raises(ValueError, match="shapes disagree"):
+        policy_loss(torch.zeros(2, 2), torch.ones(2, 2), torch.zeros(3), agg="seq-sum", normalizer=1.0)
