@@ -105,6 +105,16 @@ def test_plain_question_answer_jsonl_in_closed_book_mode(tmp_path):
         ("qa-0", "Paris", ("Paris, France",), ""), ("q7", "yes", (), "")]
 
 
+def test_verl_style_lines_with_a_list_of_ground_truths(tmp_path):
+    path = tmp_path / "verl.jsonl"
+    line = {"prompt": [{"role": "user", "content": "Who wrote Emma?"}],
+            "reward_model": {"ground_truth": ["Jane Austen", "Austen"], "style": "rule"}}
+    path.write_text(json.dumps(line) + "\n")
+    (example,) = load_benchmark("hotpotqa", path, split="dev", closed_book=True)
+    assert (example.id, example.question, example.answer, example.aliases) == (
+        "verl-0", "Who wrote Emma?", "Jane Austen", ("Austen",))
+
+
 def test_limit_and_shipped_folder_holds_licences():
     assert [e.id for e in load_benchmark("finqa", split="dev", limit=3)] == \
            [e.id for e in load_benchmark("finqa", split="dev")[:3]]

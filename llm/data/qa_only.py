@@ -31,8 +31,10 @@ def _question_answers(source: RecordSource, raw: Mapping[str, Any]) -> tuple[str
     if "extra_info" in raw or "reward_model" in raw:
         question = source.get(raw, "extra_info.question", str, required=False)
         if question is None:
-            prompt = source.get(raw, "prompt", list, nonempty=True)
-            question = source.get(prompt[-1] if isinstance(prompt[-1], dict) else {}, "content", str)
+            last = source.get(raw, "prompt", list, nonempty=True)[-1]
+            if not isinstance(last, dict) or not isinstance(last.get("content"), str):
+                raise source.error("the last message needs a string 'content'", "prompt")
+            question = last["content"]
         answer = source.get(raw, "extra_info.answer", str, required=False)
         truth = source.get(raw, "reward_model.ground_truth", (str, list), required=answer is None)
         golds = [answer] if answer is not None else ([truth] if isinstance(truth, str) else list(truth))
