@@ -12,9 +12,14 @@ Usage::
     groups[g][m].completion_ids, groups[g][m].logprobs    # sample m of prompt g
 
 The engine samples from the very model object the trainer updates, so ``sync_weights`` has nothing to do.
+Give it the unwrapped model (``accelerator.unwrap_model``; a ``peft`` model is fine); under FSDP, generation
+needs the full parameters gathered, which is the caller's job. Generation runs in eval mode and restores the
+model's training flag afterwards.
+
 Rows (prompt g, sample m) are laid out prompt-major, cut into batches of ``batch_size`` rows and left-padded.
-Sampling and log-probs come from :class:`llm.rollout.sampler.SeededSampler` (exact draws, one seeded stream per
-row, log-probs recorded during generation: no second forward pass); stop strings end a row early through
+Sampling and log-probs come from :class:`llm.rollout.sampler.SeededSampler` (inverse-CDF draws, one seeded
+stream per row, so a sample does not depend on batch size or padding; log-probs recorded during generation, so
+no second forward pass); stop strings end a row early through
 :class:`llm.rollout.finish.CompletionStopCriteria` and are cut exactly by
 :func:`llm.rollout.finish.finish_completion`.
 """
