@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from llm.data import BENCHMARKS, SPLITS, load_benchmark
+from llm.data import BENCHMARKS, SPLITS, load_benchmark_with_report
 from llm.data.stats import split_stats
 
 ASSET_TOKENIZER = "smollm2"
@@ -31,8 +31,18 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, several: bool) -> Non
 
 
 def load_examples(args: argparse.Namespace, benchmark: str):
-    return load_benchmark(benchmark, args.data, args.split, closed_book=args.closed_book,
-                          skip_bad=args.skip_bad, limit=args.limit)
+    """The examples the options select; a data or option error exits with its message (no traceback)."""
+    try:
+        examples, skipped = load_benchmark_with_report(benchmark, args.data, args.split, closed_book=args.closed_book,
+                                                       skip_bad=args.skip_bad, limit=args.limit)
+    except ValueError as err:  # DataFormatError included
+        raise SystemExit(f"tsallis: {err}") from err
+    if skipped:
+        console = Console(stderr=True)
+        for err in skipped:
+            console.print(f"[yellow]skipped[/] {err}", highlight=False)
+        console.print(f"[yellow]skipped {len(skipped)} malformed record(s), kept {len(examples)}[/]")
+    return examples
 
 
 def check_data_option(args: argparse.Namespace, benchmarks: list[str]) -> None:

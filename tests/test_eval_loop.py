@@ -111,3 +111,13 @@ def test_tsallis_data_stats_command(capsys):
     assert main(["data", "stats", "--benchmark", "musique", "--split", "train", "--limit", "3", "--tokenizer", "none"]) == 0
     out = capsys.readouterr().out
     assert "musique train" in out and "2hop" in out
+
+
+def test_cli_reports_data_errors_without_a_traceback(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="no shipped musique dev data with context"):
+        main(["data", "stats", "--benchmark", "musique", "--split", "dev", "--tokenizer", "none"])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q?", "answer": "a"}\n{oops\n')
+    assert main(["data", "stats", "--benchmark", "hotpotqa", "--data", str(bad), "--closed-book", "--skip-bad",
+                 "--tokenizer", "none"]) == 0
+    assert "skipped 1 malformed record(s), kept 1" in capsys.readouterr().err
