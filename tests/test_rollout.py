@@ -11,6 +11,8 @@ import importlib.util
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llm.models import tiny_random_policy
 from llm.rollout import HFRolloutEngine, Rollout, RolloutEngine, SamplingConfig, make_engine
@@ -255,6 +257,36 @@ def test_finish_completion_cases(policy):
 
     after_eos = finish_completion(words[:2] + [eos] + words[2:], lps[: len(words) + 1], tokenizer, {eos}, ("Question",))
     assert after_eos.finish_reason == "eos"  # a stop string after EOS was never generated
+
+
+PIECES = [" a", " b", "ab", "ba", ".", "\n", " the", "x"]
+
+
+@settings(max_examples=150)
+@given(
+    pieces=st.lists(st.sampled_from(PIECES + ["<eos>"]), min_size=1, max_size=16),
+    stop=st.lists(st.text(alphabet="ab. \n", min_size=1, max_size=3), max_size=2),
+)
+def test_finish_completion_invariants(policy, pieces, stop):
+    """For any token list and stop strings: a prefix is kept, the text holds no stop string, and the cut is the
+    earliest one (EOS kept as the last token; a stop string completed by the last kept token)."""
+    tokenizer = policy[1]
+    eos = tokenizer.eos_token_id
+    vocab = {p: tokenizer(p, add_special_tokens=False)["input_ids"] for p in PIECES}
+    ids = [t for p in pieces for t in ([eos] if p == "<eos>" else vocab[p])]
+    lps = [-float(i) for i in range(len(ids))]
+    done = finish_completion(ids, lps, tokenizer, {eos}, stop)
+    k = len(done.completion_ids)
+    assert done.completion_ids == ids[:k] and done.logprobs == lps[:k]
+    assert not any(s in done.text for s in stop)
+    assert eos not in done.completion_ids[:-1]
+    decoded = tokenizer.decode(done.completion_ids, skip_special_tokens=True)
+    if done.finish_reason == "stop":
+        assert any(s in decoded for s in stop) and not any(s in tokenizer.decode(ids[: k - 1]) for s in stop)
+        assert done.text == decoded[: min(decoded.find(s) for s in stop if s in decoded)]
+    else:
+        assert done.text == decoded
+        assert done.finish_reason == ("eos" if eos in ids else "length") and (k == len(ids)) == (eos not in ids[:-1])
 
 
 # --- vLLM ---------------------------------------------------------------------------------------------------
