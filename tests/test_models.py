@@ -33,7 +33,7 @@ def test_tiny_policy_is_seeded_and_leaves_global_rng_alone():
     b, _ = tiny_random_policy(seed=3)
     c, _ = tiny_random_policy(seed=4)
     assert torch.equal(torch.get_rng_state(), rng_before)
-    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(pa, pb), name
     assert not torch.equal(a.model.embed_tokens.weight, c.model.embed_tokens.weight)
 
@@ -85,7 +85,7 @@ def test_plain_copy_drops_quantization_config_and_keeps_weights():
     plain = plain_copy(model)
     assert not hasattr(plain.config, "quantization_config")
     assert plain is not model
-    for (name, p), q in zip(model.state_dict().items(), plain.state_dict().values()):
+    for (name, p), q in zip(model.state_dict().items(), plain.state_dict().values(), strict=True):
         assert torch.equal(p, q) and p.data_ptr() != q.data_ptr(), name
     assert plain.lm_head.weight.data_ptr() == plain.model.embed_tokens.weight.data_ptr()  # still tied
     assert torch.equal(logits_of(plain), logits_of(model))

@@ -175,7 +175,7 @@ def test_left_padding_and_batch_size_do_not_change_rollouts(policy):
     sampling = SamplingConfig(temperature=1.0, max_new_tokens=6)
     batched = flat(engine(policy, batch_size=9).generate(PROMPTS, 3, sampling, seed=2))
     single = flat(engine(policy, batch_size=1).generate(PROMPTS, 3, sampling, seed=2))
-    for a, b in zip(batched, single):
+    for a, b in zip(batched, single, strict=True):
         assert a.completion_ids == b.completion_ids and a.text == b.text
         assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5, rtol=0)
 

@@ -39,7 +39,8 @@ class SamplingConfig:
     """Stop strings: generation of a sample ends at the first one; its text is cut before it."""
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.temperature, (int, float)) and math.isfinite(self.temperature) and self.temperature >= 0):
+        t = self.temperature
+        if not (isinstance(t, (int, float)) and math.isfinite(t) and t >= 0):
             raise ValueError(f"SamplingConfig.temperature must be a finite number >= 0, got {self.temperature!r}")
         if not (isinstance(self.top_p, (int, float)) and 0.0 < self.top_p <= 1.0):
             raise ValueError(f"SamplingConfig.top_p must be in (0, 1], got {self.top_p!r}")

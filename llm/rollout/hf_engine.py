@@ -115,7 +115,7 @@ class HFRolloutEngine:
         completions = sequences[:, input_ids.shape[1] :].tolist()  # (B, steps)
         logprobs = sampler.logprobs().tolist()  # (B, steps)
         rollouts = []
-        for (g, m), ids, lps in zip(rows, completions, logprobs):
+        for (g, m), ids, lps in zip(rows, completions, logprobs, strict=True):
             done = finish_completion(ids, lps, self.tokenizer, self.eos_ids, sampling.stop)
             rollouts.append(
                 Rollout(g, m, list(prompt_ids[g]), done.completion_ids, done.text, done.logprobs, done.finish_reason)

@@ -11,8 +11,9 @@ with raw logits l (shape (V,)) it computes
 
 Inverse-CDF sampling makes y a draw from π, exact up to the float32 rounding of each π_v (relative 6e-8; C is
 accumulated in float64, so summing adds no error that matters). A token with π_v = 0 has an empty interval and is
-never chosen. It needs one uniform number per row and step. Each row owns a ``torch.Generator`` seeded from (seed, prompt index, sample index), so a sample
-does not depend on the batch it was generated in. The nucleus mask is transformers' ``TopPLogitsWarper``.
+never chosen. It needs one uniform number per row and step. Each row owns a ``torch.Generator`` seeded from
+(seed, prompt index, sample index), so a sample does not depend on the batch it was generated in. The nucleus
+mask is transformers' ``TopPLogitsWarper``.
 
 Recording the chosen token's log-prob here costs one log-softmax per step and keeps memory at O(B · V), where
 ``output_logits=True`` would hold all T steps' logits, O(B · T · V), until generate returns.

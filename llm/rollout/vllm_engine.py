@@ -160,7 +160,7 @@ class VLLMRolloutEngine:
         ]
         outputs = self.llm.generate(requests, params, use_tqdm=False)
         out: list[list[Rollout]] = [[] for _ in prompts]
-        for (g, m), output in zip(rows, outputs):
+        for (g, m), output in zip(rows, outputs, strict=True):
             completion = output.outputs[0]
             ids = list(completion.token_ids)
             logprobs = [completion.logprobs[t][token].logprob for t, token in enumerate(ids)]
