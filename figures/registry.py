@@ -13,6 +13,7 @@ FIGURE_NAMES: tuple[str, ...] = (
     "fig_variance",
     "fig_stochastic_escape",
     "fig_finite_m",
+    "fig_autoregressive",
 )
 
 

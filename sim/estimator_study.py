@@ -52,8 +52,9 @@ def sample_gradients(
     num_resamples: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """G Monte Carlo estimates ĝ (G, D) at ``theta`` (D,), and the rewards (G, M) they came from."""
-    thetas = np.broadcast_to(np.asarray(theta, dtype=np.float64), (groups, policy.dim))  # (G, D)
-    rewards, scores = policy.sample(thetas, rng, m)  # (G, M), (G, M, D)
+    flat_rewards, flat_scores = policy.sample(np.asarray(theta, dtype=np.float64), rng, groups * m)  # (G·M,), (G·M, D)
+    rewards = flat_rewards.reshape(groups, m)  # (G, M)
+    scores = flat_scores.reshape(groups, m, -1)  # (G, M, D)
     weights = estimator_weights(key, rewards, q, rng, num_resamples)  # (G, M)
     return np.einsum("gm,gmd->gd", weights, scores), rewards
 

@@ -1,0 +1,145 @@
+"""A small autoregressive policy whose P_θ is exact: every one of the V^L sequences is enumerated.
+
+Model
+-----
+Tokens z_1..z_L in {0..V-1}, z_0 = BOS (index V). Position l draws z_l from a softmax over a table
+row chosen by the previous token::
+
+    p_θ(z) = Π_l softmax(θ[l, z_{l-1}, :])[z_l],          θ of shape (L, V+1, V), flattened to D
+
+so log p_θ(z) = Σ_l θ[l, z_{l-1}, z_l] - Σ_l logsumexp θ[l, z_{l-1}, :], and the score is
+
+    ∂ log p_θ(z) / ∂θ[l, a, b] = 1[z_{l-1} = a] (1[z_l = b] - softmax(θ[l, a, :])[b]).
+
+The verifier accepts a sequence when at least ``min_count`` of its tokens equal ``answer``
+(a property of the whole trajectory, as a final-answer check is). Then, by enumeration,
+
+    P = Σ_z p_θ(z) r(z),    ∇P = Σ_z p_θ(z) r(z) ∇log p_θ(z),
+
+exact up to floating point; V^L is kept <= 10^5.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import brentq
+from scipy.special import logsumexp
+
+from tsallis.qlog import amplification
+
+MAX_SEQUENCES = 100_000
+
+
+@dataclass(frozen=True)
+class AutoregressivePolicy:
+    """Tabular bigram-by-position policy over V tokens and L positions, verifier "≥ min_count tokens = answer"."""
+
+    vocab: int = 3
+    length: int = 6
+    answer: int = 0
+    min_count: int = 4
+    sequences: np.ndarray = field(init=False, repr=False)  # (S, L) every sequence
+    rewards: np.ndarray = field(init=False, repr=False)  # (S,) r(z)
+    transitions: np.ndarray = field(init=False, repr=False)  # (S, D) one-hot of (l, z_{l-1}, z_l)
+    contexts: np.ndarray = field(init=False, repr=False)  # (S, L, V+1) one-hot of z_{l-1} per position
+
+    def __post_init__(self) -> None:
+        if self.vocab < 2 or self.length < 1:
+            raise ValueError(f"need vocab >= 2 and length >= 1, got vocab={self.vocab}, length={self.length}")
+        if self.vocab**self.length > MAX_SEQUENCES:
+            raise ValueError(f"V^L = {self.vocab ** self.length} exceeds {MAX_SEQUENCES}: enumeration too large")
+        if not 0 <= self.answer < self.vocab or not 1 <= self.min_count <= self.length:
+            raise ValueError(f"answer must be in [0, {self.vocab}) and min_count in [1, {self.length}], "
+                             f"got answer={self.answer}, min_count={self.min_count}")
+        v, length = self.vocab, self.length
+        seqs = np.array(list(itertools.product(range(v), repeat=length)), dtype=np.int64)  # (S, L)
+        prev = np.hstack([np.full((len(seqs), 1), v), seqs[:, :-1]])  # (S, L), BOS = V
+        contexts = np.zeros((len(seqs), length, v + 1))
+        np.put_along_axis(contexts, prev[:, :, None], 1.0, axis=2)  # (S, L, V+1)
+        # transitions[s, (l, a, b)] = 1[prev_l = a, z_l = b]
+        trans = (contexts[:, :, :, None] * np.eye(v)[seqs][:, :, None, :]).reshape(len(seqs), -1)  # (S, L·(V+1)·V)
+        object.__setattr__(self, "sequences", seqs)
+        object.__setattr__(self, "rewards", ((seqs == self.answer).sum(axis=1) >= self.min_count).astype(np.float64))
+        object.__setattr__(self, "transitions", trans)
+        object.__setattr__(self, "contexts", contexts)
+
+    @property
+    def dim(self) -> int:
+        return self.length * (self.vocab + 1) * self.vocab
+
+    def _table(self, theta: np.ndarray) -> np.ndarray:
+        return np.asarray(theta, dtype=np.float64).reshape(theta.shape[:-1] + (self.length, self.vocab + 1, self.vocab))
+
+    def log_probs(self, theta: np.ndarray) -> np.ndarray:
+        """log p_θ(z) of every sequence, shape (..., S), for θ of shape (..., D)."""
+        lse = logsumexp(self._table(theta), axis=-1)  # (..., L, V+1)
+        flat_lse = lse.reshape(lse.shape[:-2] + (-1,))  # (..., L·(V+1))
+        return theta @ self.transitions.T - flat_lse @ self.contexts.reshape(len(self.sequences), -1).T
+
+    def success_prob(self, theta: np.ndarray) -> np.ndarray:
+        """P = Σ_z p_θ(z) r(z) by enumeration, shape (...)."""
+        return np.exp(self.log_probs(theta)) @ self.rewards
+
+    def scores(self, theta: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """∇ log p_θ(z) for the sequences ``index`` (..., M) under θ (..., D): shape (..., M, D)."""
+        policy = np.exp(self._table(theta) - logsumexp(self._table(theta), axis=-1, keepdims=True))  # (..., L, V+1, V)
+        ctx = self.contexts[index]  # (..., M, L, V+1)
+        expected = ctx[..., None] * policy[..., None, :, :, :]  # (..., M, L, V+1, V)
+        return self.transitions[index] - expected.reshape(expected.shape[:-3] + (-1,))
+
+    def grad_success(self, theta: np.ndarray) -> np.ndarray:
+        """∇P = Σ_z p(z) r(z) ∇log p(z), for a single θ of shape (D,).
+
+        With w_z = p(z) r(z) and the score written out: ∇P[l, a, b] = Σ_z w_z 1[z_{l-1}=a, z_l=b]
+        - (Σ_z w_z 1[z_{l-1}=a]) softmax(θ[l, a])[b], two matrix-vector products over the enumeration.
+        """
+        weights = np.exp(self.log_probs(theta)) * self.rewards  # (S,)
+        visits = weights @ self.contexts.reshape(len(self.sequences), -1)  # (L·(V+1),)
+        table = self._table(theta)
+        policy = np.exp(table - logsumexp(table, axis=-1, keepdims=True))  # (L, V+1, V)
+        return weights @ self.transitions - (visits.reshape(policy.shape[:-1])[..., None] * policy).ravel()
+
+    def flow(self, theta: np.ndarray, q: float) -> np.ndarray:
+        """∇ ln_q P = P^(-q) ∇P for a single θ (D,)."""
+        return amplification(self.success_prob(theta), q) * self.grad_success(theta)
+
+    def score_moments(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(∇P, Var[s | r=1], Var[s | r=0]) per coordinate, by enumeration."""
+        probs = np.exp(self.log_probs(theta))  # (S,)
+        s = self.scores(theta, np.arange(len(self.sequences)))  # (S, D)
+        moments = []
+        for mask in (self.rewards, 1.0 - self.rewards):
+            w = probs * mask / np.sum(probs * mask)
+            mean = w @ s
+            moments.append(w @ (s * s) - mean * mean)
+        return self.grad_success(theta), moments[0], moments[1]
+
+    def sample(self, theta: np.ndarray, rng: np.random.Generator, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """M sequences per instance by inverse CDF over the enumeration: rewards (..., M), scores (..., M, D)."""
+        theta = np.asarray(theta, dtype=np.float64)
+        batch = theta.shape[:-1]
+        probs = np.exp(self.log_probs(theta)).reshape(-1, len(self.sequences))  # (B, S)
+        cdf = np.cumsum(probs, axis=1)
+        cdf /= cdf[:, -1:]
+        rows = np.arange(len(cdf))[:, None]
+        u = rng.random((len(cdf), m))  # (B, M)
+        # one global searchsorted: row b's CDF is shifted by b so the rows never overlap
+        flat = np.searchsorted((cdf + rows).ravel(), (u + rows).ravel(), side="right").reshape(len(cdf), m)
+        index = np.minimum(flat - rows * len(self.sequences), len(self.sequences) - 1).reshape(batch + (m,))
+        return self.rewards[index], self.scores(theta, index)
+
+    def theta_for(self, p0: float) -> np.ndarray:
+        """A cold start with P = p0: uniform tables except logit -b on the answer token, b found by brentq."""
+        def table(bias: float) -> np.ndarray:
+            theta = np.zeros((self.length, self.vocab + 1, self.vocab))
+            theta[:, :, self.answer] = -bias
+            return theta.ravel()
+
+        low, high = -10.0, 30.0
+        if not self.success_prob(table(high)) < p0 < self.success_prob(table(low)):
+            raise ValueError(f"p0={p0!r} is out of the reachable range of the cold-start family")
+        bias = brentq(lambda b: self.success_prob(table(b)) - p0, low, high, xtol=1e-12)
+        return table(bias)
