@@ -197,6 +197,11 @@ def train(
         means.add("perf/train_tokens_per_s", world * train_tokens / max(t_train - t_score, 1e-9), 1)
         means.add("perf/peak_mem_gb", peak_memory_gb(accelerator.device), 1)
         record.update(means.means(accelerator))
+        if world > 1:  # DDP keeps replicas identical; a non-zero spread means the ranks diverged
+            checksum = torch.stack([p.detach().double().sum() for p in policy.parameters()]).sum()
+            sums = accelerator.gather(checksum.reshape(1).to(accelerator.device))
+            record["dist/world_size"] = world
+            record["dist/param_checksum_spread"] = float(sums.max() - sums.min())
         record["perf/step_s"] = time.perf_counter() - t_start
         if config.eval.every and (step % config.eval.every == 0 or step == config.steps):
             record.update(evaluate(engine, data, config, step_seed(config.seed, step, 0, 2), accelerator))
