@@ -14,6 +14,7 @@ FIGURE_NAMES: tuple[str, ...] = (
     "fig_stochastic_escape",
     "fig_finite_m",
     "fig_autoregressive",
+    "fig_stochastic_training",
 )
 
 

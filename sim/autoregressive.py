@@ -45,6 +45,7 @@ class AutoregressivePolicy:
     rewards: np.ndarray = field(init=False, repr=False)  # (S,) r(z)
     transitions: np.ndarray = field(init=False, repr=False)  # (S, D) one-hot of (l, z_{l-1}, z_l)
     contexts: np.ndarray = field(init=False, repr=False)  # (S, L, V+1) one-hot of z_{l-1} per position
+    visited: np.ndarray = field(init=False, repr=False)  # (S, L) flat index of (l, z_{l-1}, z_l) in θ
 
     def __post_init__(self) -> None:
         if self.vocab < 2 or self.length < 1:
@@ -65,6 +66,8 @@ class AutoregressivePolicy:
         object.__setattr__(self, "rewards", ((seqs == self.answer).sum(axis=1) >= self.min_count).astype(np.float64))
         object.__setattr__(self, "transitions", trans)
         object.__setattr__(self, "contexts", contexts)
+        positions = np.arange(length)[None, :]
+        object.__setattr__(self, "visited", (positions * (v + 1) + prev) * v + seqs)
 
     @property
     def dim(self) -> int:
@@ -74,10 +77,12 @@ class AutoregressivePolicy:
         return np.asarray(theta, dtype=np.float64).reshape(theta.shape[:-1] + (self.length, self.vocab + 1, self.vocab))
 
     def log_probs(self, theta: np.ndarray) -> np.ndarray:
-        """log p_θ(z) of every sequence, shape (..., S), for θ of shape (..., D)."""
-        lse = logsumexp(self._table(theta), axis=-1)  # (..., L, V+1)
-        flat_lse = lse.reshape(lse.shape[:-2] + (-1,))  # (..., L·(V+1))
-        return theta @ self.transitions.T - flat_lse @ self.contexts.reshape(len(self.sequences), -1).T
+        """log p_θ(z) = Σ_l log softmax(θ[l, z_{l-1}])[z_l] of every sequence, shape (..., S), for θ (..., D).
+
+        A gather of the L table entries each sequence visits (no dense (S, D) product)."""
+        table = self._table(theta)
+        log_policy = (table - logsumexp(table, axis=-1, keepdims=True)).reshape(np.shape(theta))  # (..., D)
+        return log_policy[..., self.visited].sum(axis=-1)  # (..., S, L) -> (..., S)
 
     def success_prob(self, theta: np.ndarray) -> np.ndarray:
         """P = Σ_z p_θ(z) r(z) by enumeration, shape (...)."""
