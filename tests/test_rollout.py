@@ -350,5 +350,13 @@ def test_vllm_engine_logprobs_greedy_agreement_and_weight_sync():
     after = [r.completion_ids for r in flat(vllm_engine.generate(PROMPTS, 1, greedy, seed=0))]
     assert after != before
     assert after == [r.completion_ids for r in flat(hf.generate(PROMPTS, 1, greedy, seed=0))]
+    text = vllm_engine.generate(PROMPTS[1:2], 1, greedy, seed=0)[0][0].text
+    stopping = SamplingConfig(temperature=0, max_new_tokens=8, stop=(text[len(text) // 2 :][:3],))
+    cut_vllm = vllm_engine.generate(PROMPTS, 1, stopping, seed=0)
+    cut_hf = hf.generate(PROMPTS, 1, stopping, seed=0)
+    assert cut_vllm[1][0].finish_reason == "stop"
+    assert [(r.completion_ids, r.text, r.finish_reason) for r in flat(cut_vllm)] == [
+        (r.completion_ids, r.text, r.finish_reason) for r in flat(cut_hf)
+    ]
     with pytest.raises(ValueError, match="top_p=0.9"):
         vllm_engine.generate(PROMPTS, 1, SamplingConfig(top_p=0.9), seed=0)
