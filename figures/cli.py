@@ -42,7 +42,7 @@ def summary_table(checks: list[Check], title: str) -> RichTable:
         table.add_column(col, justify="right" if col in ("measured", "predicted", "tol") else "left")
     for c in checks:
         table.add_row(c.figure.removeprefix("fig_"), c.claim, c.regime, f"{c.measured:.4g}", f"{c.predicted:.4g}",
-                      f"{c.tolerance:.2g}", "[green]yes[/]" if c.passed else "[red]NO[/]")
+                      f"{c.tolerance:.2g}", {True: "[green]yes[/]", False: "[red]NO[/]", None: "info"}[c.passed])
     return table
 
 
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(summary_table(checks, f"verified claims ({'quick' if args.quick else 'full'} run, seed {args.seed})"))
     timing = ", ".join(f"{name.removeprefix('fig_')} {sec:.1f}" for name, sec in seconds.items())
     console.print(f"{len(names)} figures in {total:.1f} s wall with {args.jobs} job(s) -> {args.out}/  (s per figure: {timing})")
-    failed = [c for c in checks if not c.passed]
+    failed = [c for c in checks if c.passed is False]
     if failed:
         console.print(f"[red]{len(failed)} check(s) failed[/]")
     return 1 if failed else 0

@@ -42,7 +42,8 @@ class Check:
     measured: float
     predicted: float
     tolerance: float
-    passed: bool
+    passed: bool | None
+    """True/False for a prediction checked within tolerance; None for an observation with no prediction."""
 
     @classmethod
     def within(

@@ -15,6 +15,8 @@ FIGURE_NAMES: tuple[str, ...] = (
     "fig_finite_m",
     "fig_autoregressive",
     "fig_stochastic_training",
+    "fig_memorisation",
+    "fig_memorisation_tradeoff",
 )
 
 
