@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 
-from llm.models import asset_tokenizer
 from llm.train import build
 from llm.train.config import TrainConfig
 from llm.train.loss import get_aggregation
@@ -39,11 +38,10 @@ def dry_run(config: TrainConfig) -> DryRunReport:
             f"tokenizer of model.name={config.model.name!r} is not on this machine (it is fetched from the hub "
             "when training starts); prompts below were rendered with the shipped SmolLM2 tokenizer"
         )
-        tokenizer = asset_tokenizer()
+        tokenizer = build.local_tokenizer(None)  # the shipped SmolLM2 tokenizer (cached)
     add(("tokenizer", f"{type(tokenizer).__name__}, vocab {len(tokenizer)}"))
-    data = build.load_data(config, tokenizer)
-    lengths = [len(ids) for ids in tokenizer(data.train_prompts[:64], add_special_tokens=False)["input_ids"]]
-    add(("train prompts", f"{len(data.train)} {config.data.benchmark} examples; first 64 prompts "
+    data, lengths = _cached_data(config, tokenizer)
+    add(("train prompts", f"{len(data.train)} {config.data.benchmark} examples; first {len(lengths)} prompts "
                           f"{min(lengths)}-{max(lengths)} tokens"))
     add(("eval prompts", f"{len(data.eval)} (maj@{config.eval.k} every {config.eval.every} steps)"
          if config.eval.every else "none (eval.every = 0)"))
@@ -73,6 +71,20 @@ def dry_run(config: TrainConfig) -> DryRunReport:
                   + (", gradient checkpointing" if model.gradient_checkpointing else "")))
     add(("engine", config.rollout.engine + ("" if config.rollout.engine == "hf" else _vllm_status(report))))
     return report
+
+
+_DATA_CACHE: dict[tuple, tuple[build.Data, list[int]]] = {}
+
+
+def _cached_data(config: TrainConfig, tokenizer) -> tuple[build.Data, list[int]]:
+    """``build.load_data`` and the token lengths of the first 16 training prompts, memoised on the fields
+    they read: checking the 42-recipe grid in one process loads each benchmark once instead of 14 times."""
+    key = (repr(config.data), config.eval.every > 0, config.eval.limit, id(tokenizer))
+    if key not in _DATA_CACHE:
+        data = build.load_data(config, tokenizer)
+        lengths = [len(ids) for ids in tokenizer(data.train_prompts[:16], add_special_tokens=False)["input_ids"]]
+        _DATA_CACHE[key] = data, lengths
+    return _DATA_CACHE[key]
 
 
 def _schedule_summary(config: TrainConfig) -> str:
