@@ -103,3 +103,20 @@ def test_resume_refuses_a_changed_config(tmp_path):
     run_dir = train(load_config(None, sets), reward_fn=lambda e, t: 1.0)
     with pytest.raises(ValueError, match=r"differs from the saved one in algo: .*'q': 0.75.*'q': 0.5"):
         train(load_config(None, sets + ["algo.q=0.5", "steps=2"]), resume=run_dir)
+
+
+def test_lora_checkpoints_hold_only_the_adapter_and_resume(tmp_path):
+    """LoRA (peft): only adapter tensors are saved; resuming restores them; the KL reference is the base model
+    with the adapter disabled (no copy is made)."""
+    sets = TINY + ["model.lora_rank=4", "model.lora_target_modules=[q_proj, v_proj]", "algo.name=grpo",
+                   "algo.kl_beta=0.1", "steps=2", "prompts_per_step=1", "rollout.num_samples=3",
+                   "rollout.max_new_tokens=2", "optim.lr=1e-2", "checkpoint.every=1", "checkpoint.keep_last=3",
+                   f"output_dir={tmp_path}"]
+    reward = lambda example, text: float(" " in text)  # noqa: E731
+    run_dir = train(load_config(None, sets), reward_fn=reward, stop_after=1)
+    saved = load_file(str(list_checkpoints(run_dir)[-1][1] / "model.safetensors"))
+    assert saved and all("lora_" in k for k in saved), sorted(saved)[:5]
+    assert len(saved) == 2 * 2 * 2  # 2 layers x (q_proj, v_proj) x (A, B)
+    train(load_config(None, sets), reward_fn=reward, resume=run_dir)
+    assert [r["step"] for r in read_metrics(run_dir)] == [1, 2]
+    assert read_metrics(run_dir)[-1]["loss/kl_ref"] >= 0.0

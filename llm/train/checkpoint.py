@@ -108,14 +108,24 @@ def save_checkpoint(
     return final
 
 
-def load_checkpoint(accelerator, folder: Path, adapter_only: bool) -> dict[str, Any]:
-    """Restore model, optimizer, scheduler and RNG states from ``folder``; return its trainer state."""
+def load_checkpoint(accelerator, folder: Path, model, adapter_only: bool) -> dict[str, Any]:
+    """Restore model, optimizer, scheduler and RNG states from ``folder``; return its trainer state.
+
+    With ``adapter_only`` the weights file holds only the trainable tensors, so it is loaded non-strictly
+    and then checked: every trainable parameter of ``model`` (as prepared) must have been in the file."""
     folder = Path(folder)
     state_file = folder / "trainer_state.json"
     if not state_file.is_file():
         raise FileNotFoundError(f"{folder} is not a complete checkpoint (no trainer_state.json)")
     if adapter_only:
         accelerator.load_state(str(folder), strict=False)
+        from safetensors import safe_open
+
+        with safe_open(str(folder / "model.safetensors"), framework="pt") as handle:
+            saved = set(handle.keys())
+        missing = sorted(n for n, p in model.named_parameters() if p.requires_grad and n not in saved)
+        if missing:
+            raise ValueError(f"{folder}: the adapter checkpoint lacks trainable tensors {missing[:3]} (of {len(missing)})")
     else:
         accelerator.load_state(str(folder))
     return json.loads(state_file.read_text())

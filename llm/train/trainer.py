@@ -136,7 +136,7 @@ def train(
     if resume is not None:
         run_dir = Path(resume)
         check_resumable(config, run_dir)
-        state = load_checkpoint(accelerator, latest_checkpoint(run_dir), adapter_only)
+        state = load_checkpoint(accelerator, latest_checkpoint(run_dir), model, adapter_only)
         start = state["step"]
         order.load_state_dict(state["data_order"])
         engine.sync_weights(policy)
