@@ -38,17 +38,30 @@ class Data:
 def load_data(config: TrainConfig, tokenizer: Any) -> Data:
     """Load the benchmark splits named in ``config.data`` and render prompts with ``tokenizer``'s template."""
     d = config.data
-    train = load_benchmark(d.benchmark, d.train_path, d.train_split, closed_book=d.closed_book, limit=d.train_limit)
+    train = _load(config, d.train_path, d.train_split, d.closed_book, d.train_limit, "train")
     held_out: list[Example] = []
     if config.eval.every > 0:
         closed = d.closed_book if d.eval_closed_book is None else d.eval_closed_book
-        held_out = load_benchmark(d.benchmark, d.eval_path, d.eval_split, closed_book=closed, limit=config.eval.limit)
+        held_out = _load(config, d.eval_path, d.eval_split, closed, config.eval.limit, "eval")
     return Data(
         train=train,
         train_prompts=[build_prompt(x, tokenizer) for x in train],
         eval=held_out,
         eval_prompts=[build_prompt(x, tokenizer) for x in held_out],
     )
+
+
+def _load(config: TrainConfig, path, split: str, closed_book: bool, limit: int | None, role: str) -> list[Example]:
+    """One split, filtered to ``data.answer_types`` (an empty result is an error), then cut to ``limit``."""
+    types = config.data.answer_types
+    examples = load_benchmark(config.data.benchmark, path, split, closed_book=closed_book,
+                              limit=None if types else limit)
+    if not types:
+        return examples
+    kept = [x for x in examples if x.metadata.get("answer_type") in types]
+    if not kept:
+        raise ValueError(f"data.answer_types={types} leaves none of the {len(examples)} {role} examples")
+    return kept[:limit]
 
 
 def reward_function(config: TrainConfig) -> RewardFn:

@@ -76,6 +76,10 @@ class DataConfig:
     """Closed-book setting of the held-out split; ``None``: same as ``closed_book``. The shipped MuSiQue dev
     subset is question/answer only, so MuSiQue recipes evaluate closed-book unless ``eval_path`` names the
     official dev file."""
+    answer_types: list[Literal["yes/no", "number", "span"]] | None = None
+    """Keep only questions whose gold answer has one of these types (``Example.metadata["answer_type"]``),
+    in training and evaluation; ``None`` keeps all. The CPU demo uses ``[yes/no]``, where a 135M model
+    sometimes succeeds."""
     train_limit: int | None = Field(None, ge=1)
     """Use only the first N training examples (``None``: all)."""
     closed_book: bool = False
