@@ -34,7 +34,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
     toy = make_toy(seed)
     times = np.unique(np.concatenate([np.logspace(-1, 4, 21 if quick else 51), [HORIZON]]))
     rows = []
-    for q in QS:
+    for q in (QS[0], QS[2], QS[4]) if quick else QS:
         trace = track_flow(toy, q, times)
         rows += [{"q": q, "t": t, "clean_p": cp, "clean_accuracy": ca, "noise_mass": nm, "true_mass_on_noisy": tm,
                   "escape_time": trace.escape_time}
@@ -47,7 +47,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
 
 def plot(data: Table, stem: Path) -> None:
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.5, 4.4), sharex=True)
-    for q in QS:
+    for q in np.unique(data["q"]):
         m = data.where(q=q)
         ax.plot(data["t"][m], data["clean_p"][m], color=q_colour(q), label=f"q = {q:g}")
         bx.plot(data["t"][m], data["noise_mass"][m], color=q_colour(q), label=f"q = {q:g}")
@@ -69,14 +69,15 @@ def at_time(data: Table, q: float, column: str, t: float) -> float:
 
 
 def checks(data: Table) -> list[Check]:
-    noise = np.array([at_time(data, q, "noise_mass", HORIZON) for q in QS])
-    escape = np.array([data["escape_time"][data.where(q=q)][0] for q in QS])
+    qs = np.unique(data["q"])
+    noise = np.array([at_time(data, q, "noise_mass", HORIZON) for q in qs])
+    escape = np.array([data["escape_time"][data.where(q=q)][0] for q in qs])
     return [
         Check(NAME, f"noise mass at t={HORIZON:g} increases with q (min step)", "along training, d ≥ N",
               float(np.min(np.diff(noise))), 0.0, 0.0, bool(np.all(np.diff(noise) > 0))),
-        Check(NAME, "clean escape time decreases with q ≤ 0.75 (max step)", "along training, d ≥ N",
+        Check(NAME, "clean escape time decreases with q < 1 (max step)", "along training, d ≥ N",
               float(np.max(np.diff(escape[:-1]))), 0.0, 0.0, bool(np.all(np.diff(escape[:-1]) < 0))),
         # not a prediction: reported because the one-prompt monotonicity fails here (noisy prompts compete)
-        Check(NAME, "escape time q=1 / q=0.75 (observed; no prediction)", "along training, d ≥ N",
+        Check(NAME, f"escape time q=1 / q={qs[-2]:g} (observed; no prediction)", "along training, d ≥ N",
               float(escape[-1] / escape[-2]), float("nan"), float("nan"), None),
     ]

@@ -54,10 +54,10 @@ def _run(key: str, qs: tuple[float, ...], lrs: tuple[float, ...], p0s: np.ndarra
 
 def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
     rng = np.random.default_rng(seed)
-    qs = (0.0, 0.5, 1.0) if quick else (0.0, 0.25, 0.5, 0.75, 1.0)
-    small_p0 = np.logspace(-2, -3, 2) if quick else np.logspace(-2, np.log10(5e-4), 4)
+    qs = (0.0, 0.5) if quick else (0.0, 0.25, 0.5, 0.75, 1.0)
+    small_p0 = np.logspace(-2, -3, 3) if quick else np.logspace(-2, np.log10(5e-4), 4)
     large_p0 = np.array([0.1, 0.01]) if quick else np.logspace(-1, np.log10(5e-3), 4)
-    small_runs, large_runs = (16, 2) if quick else (48, 4)
+    small_runs, large_runs = (48, 2) if quick else (48, 4)
     large_m = 512 if quick else LARGE_M
     small_lrs = tuple(JUMP * SMALL_M ** (1 - q) for q in qs)
     rows = [r | {"regime": "small_m"} for r in _run("garl_mean", qs, small_lrs, small_p0, SMALL_M, small_runs, rng)]
