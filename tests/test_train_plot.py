@@ -1,0 +1,58 @@
+"""``tsallis plot``: the CSV holds exactly the plotted values; PNG and PDF are written; run lookup for --resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import yaml
+
+from llm.cli_train import find_resume_dir
+from llm.train.config import load_config
+from llm.train.plot import plot_runs, run_label
+
+
+def fake_run(root, name, algo, q, rewards, maj=None):
+    run = root / name
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump({"algo": {"name": algo, "q": q}}))
+    lines = []
+    for step, r in enumerate(rewards, start=1):
+        record = {"step": step, "reward/mean": r, "groups/frac_no_success": 1 - r, "perf/step_s": 1.0}
+        if maj is not None:
+            record["eval/maj@16"] = maj[step - 1]
+        lines.append(json.dumps(record))
+    (run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    return run
+
+
+def test_plot_writes_csv_png_pdf_grouped_by_algorithm(tmp_path):
+    runs = [
+        fake_run(tmp_path, "a__garl_q0.75__seed0__t", "garl", 0.75, [0.1, 0.3], maj=[0.2, 0.4]),
+        fake_run(tmp_path, "a__garl_q0.75__seed1__t", "garl", 0.75, [0.3, 0.5], maj=[0.4, 0.6]),
+        fake_run(tmp_path, "a__grpo__seed0__t", "grpo", 0.75, [0.0, 0.0]),
+    ]
+    assert [run_label(r) for r in runs] == ["garl q=0.75", "garl q=0.75", "grpo"]
+    paths = plot_runs(runs, tmp_path / "out")
+    assert [p.name for p in paths] == ["comparison.csv", "comparison.png", "comparison.pdf"]
+    assert all(p.stat().st_size > 1000 for p in paths[1:])
+    rows = list(csv.DictReader(paths[0].open()))
+    assert len(rows) == 2 * (2 + 2 + 2) + 2 * 2  # garl seeds: reward, no-success, maj@16 per step; grpo: two
+    assert {"label": "garl q=0.75", "run": runs[1].name, "step": "2", "metric": "eval/maj@16", "value": "0.6"} in rows
+    assert not any(r["metric"].startswith("perf/") for r in rows)
+
+
+def test_plot_rejects_a_folder_that_is_not_a_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="is not a run folder"):
+        plot_runs([tmp_path], tmp_path / "out")
+
+
+def test_resume_finds_the_newest_matching_run(tmp_path):
+    config = load_config(None, ["recipe=demo", "algo.q=0.5", "seed=2", f"output_dir={tmp_path}"])
+    for stamp in ("20260101-000000", "20260102-000000"):
+        (tmp_path / config.run_name(stamp) / "checkpoints").mkdir(parents=True)
+    (tmp_path / load_config(None, ["recipe=demo", "seed=3"]).run_name("20270101-000000") / "checkpoints").mkdir(parents=True)
+    assert find_resume_dir(config, "latest").name == "demo__garl_q0.5__seed2__20260102-000000"
+    with pytest.raises(FileNotFoundError, match="no run named demo__garl_q0.5__seed9__"):
+        find_resume_dir(load_config(None, ["recipe=demo", "algo.q=0.5", "seed=9", f"output_dir={tmp_path}"]), "latest")
