@@ -1,7 +1,11 @@
 """Escape time T(p0) from P = p0 to 1/2 under the exact flow, one logit and 5-armed softmax, against
 the sympy closed form (lines) and its small-p0 asymptotics (dotted).
 
-Regime: exact flow (no sampling). Verifies T = ∫ P^(q-2)(1-P)^(-2) dP and T_K = (K-1)/K · T.
+Regime: exact flow (no sampling). Verifies T = ∫ P^(q-2)(1-P)^(-2) dP and T_K = (K-1)/K · T. With
+unequal wrong arms (logits 0.8, 0.3, -0.3, -0.8 on top of the cold start) it checks the K-armed rate
+dP/dt = P^(2-q)((1-P)^2 + Σ_{j≠c} π_j^2) against finite differences of the ODE solution, and that
+the escape time stays between T/2 and (K-1)/K · T (Σ_{j≠c} π_j^2 lies between (1-P)^2/(K-1) and
+(1-P)^2), i.e. has the same scaling (open squares).
 """
 
 from __future__ import annotations
@@ -18,12 +22,21 @@ from sim.escape import (
     karmed_escape_time,
     measure_escape_time,
 )
+from sim.flow import integrate_flow
 from sim.policies import KArmedSoftmax, OneLogit
 
 NAME = "fig_escape_time"
 QS = (0.0, 0.25, 0.5, 0.75, 1.0)
 NUM_ARMS = 5
 TARGET = 0.5
+UNEQUAL = np.array([0.0, 0.8, 0.3, -0.3, -0.8])  # added to the wrong arms' logits (arm 0 is correct)
+
+
+def unequal_start(toy: KArmedSoftmax, p0: float) -> np.ndarray:
+    """Cold-start logits with P = p0 and unequal wrong arms."""
+    theta = toy.theta_for(p0) + UNEQUAL
+    theta[0] = np.log(p0 / (1 - p0) * np.exp(theta[1:]).sum())  # restore P = p0
+    return theta
 
 
 def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
@@ -43,7 +56,22 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
             for p0, value, asym in zip(fine, closed(fine, q), asymptotic_escape_time(fine, q, TARGET)):
                 rows.append({"kind": "theory", "toy": toy_name, "q": q, "p0": p0, "closed_form": value,
                              "asymptotic": asym * (1.0 if toy_name == "one_logit" else (NUM_ARMS - 1) / NUM_ARMS)})
-    config = {"qs": qs, "p0s": p0s.tolist(), "target": TARGET, "num_arms": NUM_ARMS,
+    toy = KArmedSoftmax(num_arms=NUM_ARMS)
+    for q in qs:
+        for p0 in p0s[1::2]:
+            res = integrate_flow(toy, unequal_start(toy, float(p0)), q, t_max=100.0 / p0, target=TARGET, rtol=1e-10)
+            rows.append({"kind": "unequal", "toy": f"k_armed_{NUM_ARMS}", "q": q, "p0": p0, "time": res.escape_time,
+                         "closed_form": closed_form_escape_time(p0, q)})
+        # dP/dt along one unequal trajectory: central differences of the ODE solution vs the formula
+        start = unequal_start(toy, float(p0s[1]))
+        escape = integrate_flow(toy, start, q, t_max=100.0 / p0s[1], target=TARGET, rtol=1e-10).escape_time
+        ts = np.linspace(0.0, escape, 401)
+        res = integrate_flow(toy, start, q, t_max=ts[-1], target=None, t_eval=ts, rtol=1e-11, atol=1e-13)
+        numeric = np.gradient(res.p, res.t)[1:-1]
+        formula = toy.success_rate(res.theta, q)[1:-1]
+        rows.append({"kind": "rate", "toy": f"k_armed_{NUM_ARMS}", "q": q, "p0": p0s[1],
+                     "rate_rel_error": float(np.max(np.abs(numeric / formula - 1.0)))})
+    config = {"qs": qs, "p0s": p0s.tolist(), "unequal_wrong_logits": UNEQUAL.tolist(), "target": TARGET, "num_arms": NUM_ARMS,
               "solver": "LSODA rtol=1e-10 atol=1e-12, terminal event P = target"}
     return rows, config
 
@@ -57,9 +85,13 @@ def plot(data: Table, stem: Path) -> None:
             ax.plot(data["p0"][theo], data["closed_form"][theo], "-", color=q_colour(q), lw=1.2)
             ax.plot(data["p0"][theo], data["asymptotic"][theo], ":", color=q_colour(q), lw=1.0)
             ax.plot(data["p0"][meas], data["time"][meas], "o", color=q_colour(q), ms=4, label=f"q = {q:g}")
+            uneq = data.where(kind="unequal", toy=toy, q=q)
+            ax.plot(data["p0"][uneq], data["time"][uneq], "s", color=q_colour(q), ms=6, mfc="none")
         ax.plot([], [], "k-", label="sympy closed form")
         ax.plot([], [], "k:", label="small-p0 asymptotics")
         ax.plot([], [], "ko", ms=4, label="ODE (solve_ivp)")
+        if toy != "one_logit":
+            ax.plot([], [], "ks", ms=6, mfc="none", label="ODE, unequal wrong arms")
         ax.set(xscale="log", yscale="log", xlabel="initial success probability p0", title=title)
         ax.invert_xaxis()
     axes[0].set_ylabel("escape time to P = 1/2 (flow time)")
@@ -75,4 +107,12 @@ def checks(data: Table) -> list[Check]:
         worst = float(np.max(np.abs(data["rel_error"][meas])))
         out.append(Check.within(NAME, f"ODE escape time = closed form (max rel. error), {toy}", "exact flow",
                                 worst, 0.0, 1e-6))
+    rate = data.where(kind="rate")
+    out.append(Check.within(NAME, "K arms: dP/dt = P^(2-q)((1-P)²+Σπ_j²) (max rel. error, finite diff.)",
+                            "exact flow, unequal arms", float(np.max(data["rate_rel_error"][rate])), 0.0, 1e-3))
+    uneq = data.where(kind="unequal")
+    ratio = data["time"][uneq] / data["closed_form"][uneq]  # must lie in [1/2, (K-1)/K]
+    inside = bool(np.all((ratio >= 0.5) & (ratio <= (NUM_ARMS - 1) / NUM_ARMS)))
+    out.append(Check(NAME, "K arms, unequal: T / T_one_logit in [1/2, (K-1)/K] (max shown)", "exact flow, unequal arms",
+                     float(ratio.max()), (NUM_ARMS - 1) / NUM_ARMS, 0.0, inside))
     return out

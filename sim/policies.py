@@ -7,6 +7,8 @@ Every policy exposes the same four methods, vectorised over leading "instance" a
 * ``flow(theta, q)``: the exact ascent direction ∇ J_Q = Σ_x P_x^(-q) ∇P_x, shape of ``theta``.
 * ``sample(theta, rng, m)``: M on-policy samples per instance, returned as rewards (..., M) and the
   score vectors ∇ log p_θ(z) (..., M, D), which is what the Monte Carlo estimators consume.
+* ``score_moments(theta)`` (single-prompt toys): ∇P and Var[s | r = 1], Var[s | r = 0] per coordinate,
+  the inputs of the core's analytic bias/variance (:mod:`tsallis.bias`).
 
 The amplification P^(-q) always comes from :func:`tsallis.qlog.amplification`.
 
@@ -111,6 +113,18 @@ class KArmedSoftmax:
     def flow(self, theta: np.ndarray, q: float | np.ndarray) -> np.ndarray:
         p = self.success_prob(theta)[..., None]
         return amplification(p, q) * self.grad_success(theta)
+
+    def success_rate(self, theta: np.ndarray, q: float) -> np.ndarray:
+        """dP/dt under the flow, by the one-correct-arm formula P^(2-q) ((1-P)^2 + Σ_{j≠c} π_j^2).
+
+        (dP/dt = ∇P · P^(-q) ∇P with ∇P_j = π_j (δ_jc - P): |∇P|^2 = P^2 (1-P)^2 + P^2 Σ_{j≠c} π_j^2.)
+        """
+        if len(self.correct) != 1:
+            raise ValueError(f"the formula holds for one correct arm, got correct={self.correct!r}")
+        pi = self.probs(theta)
+        p = pi @ self.mask
+        wrong = np.sum((pi * (1.0 - self.mask)) ** 2, axis=-1)
+        return p ** (2.0 - q) * ((1.0 - p) ** 2 + wrong)
 
     def sample(self, theta: np.ndarray, rng: np.random.Generator, m: int) -> tuple[np.ndarray, np.ndarray]:
         """Rewards (..., M) and scores e_a - π of shape (..., M, K), arms drawn by inverse CDF."""
