@@ -103,6 +103,8 @@ class RolloutConfig:
     """Completion length limit; longer completions are truncated (finish_reason "length")."""
     stop: list[str] = dataclasses.field(default_factory=list)
     """Extra stop strings (EOS always stops)."""
+    batch_size: int = Field(64, ge=1)
+    """Rows (prompt, sample) per ``generate`` call of the HF engine; raise it on large GPUs."""
 
 
 @dataclass(config=_STRICT)
@@ -152,6 +154,11 @@ class AlgoConfig:
             raise ValueError(f"algo.q must be in [0, 1], got algo.q={self.q!r}")
         if self.name not in ("garl", "paft") and isinstance(self.q, dict):
             raise ValueError(f"algo.q={self.q!r} is a schedule but algo.name={self.name!r} does not use q")
+        if self.name == "sft" and (self.clip_eps is not None or self.ppo_epochs > 1):
+            raise ValueError(
+                f"algo.name='sft' trains on gold targets, not samples: algo.clip_eps={self.clip_eps} and "
+                f"algo.ppo_epochs={self.ppo_epochs} do not apply (leave them at None and 1)"
+            )
         if self.ppo_epochs > 1 and self.clip_eps is None and self.name != "grpo":
             raise ValueError(
                 f"algo.ppo_epochs={self.ppo_epochs} reuses samples off-policy; set algo.clip_eps for {self.name!r}"
@@ -262,6 +269,11 @@ class TrainConfig:
             raise ValueError(
                 f"algo.num_resamples={self.algo.num_resamples} is more than 4x rollout.num_samples="
                 f"{self.rollout.num_samples}: the resampled batch would mostly repeat the same few successes"
+            )
+        if self.rollout.engine == "vllm" and self.model.lora_rank > 0:
+            raise ValueError(
+                "rollout.engine='vllm' with model.lora_rank > 0 is not supported yet: the vLLM weight sync needs "
+                "merged full weights; use rollout.engine='hf' with LoRA, or full fine-tuning with vLLM"
             )
         if self.algo.name == "grpo" and self.rollout.num_samples == 1:
             raise ValueError("algo.name='grpo' needs rollout.num_samples >= 2 (a group of one has no advantage)")
@@ -384,11 +396,3 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     if overrides:
         source += " with --set " + " ".join(overrides)
     return build_config(values, source)
-
-
-def save_config(config: TrainConfig, path: str | Path) -> None:
-    """Write ``config`` as YAML atomically (temp file in the same folder, then ``os.replace``)."""
-    from llm.train.checkpoint import atomic_write_text
-
-    atomic_write_text(Path(path), yaml.safe_dump(config.to_dict(), sort_keys=False))
-
