@@ -15,5 +15,4 @@ config = load_config(None, [
     "algo.name=garl", "algo.q=0.5", "optim.lr=1e-3", "optim.micro_batch_size=2", "progress=false",
     "tensorboard=false", "checkpoint.every=1", f"output_dir={sys.argv[1]}",
 ])
-run_dir = train(config, reward_fn=lambda example, text: float(text.startswith(" ")))
-print(f"RUN_DIR={run_dir}")
+train(config, reward_fn=lambda example, text: float(text.startswith(" ")))

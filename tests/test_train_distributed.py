@@ -30,9 +30,9 @@ def test_two_process_gloo_run_keeps_replicas_in_sync(tmp_path):
            str(WORKER), str(tmp_path)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    run_dirs = {line.split("=", 1)[1] for line in done.stdout.splitlines() if line.startswith("RUN_DIR=")}
-    assert len(run_dirs) == 1  # both ranks agreed on one run folder
-    run_dir = Path(run_dirs.pop())
+    run_dirs = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert len(run_dirs) == 1, run_dirs  # both ranks wrote into one run folder (rank 0 broadcasts its name)
+    run_dir = run_dirs[0]
     records = read_metrics(run_dir)
     assert [r["step"] for r in records] == [1, 2]
     for r in records:
