@@ -26,7 +26,7 @@ SERIES = (("garl_mean", 0.5), ("garl_mean", 1.0), ("grpo", 0.5))  # GRPO's row c
 
 def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
     rng = np.random.default_rng(seed)
-    ms = [4, 32, 256, 4096] if quick else [4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+    ms = [4, 64, 2048] if quick else [4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
     runs = 8 if quick else 24
     toy = OneLogit()
     rows = []

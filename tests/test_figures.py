@@ -1,0 +1,77 @@
+"""``tsallis figures --quick``: every file is produced, every check passes, and a fixed seed reproduces the bytes."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from figures.common import Table
+from figures.registry import FIGURE_NAMES, load_figure
+from tsallis.cli import main
+
+EXTENSIONS = ("png", "pdf", "csv", "json")
+REPRODUCED = ("fig_bias", "fig_stochastic_training")  # Monte Carlo at fixed θ, and stochastic training
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> tuple[Path, int]:
+    out = tmp_path_factory.mktemp("figures")
+    code = main(["figures", "--quick", "--out", str(out), "--seed", "0"])
+    return out, code
+
+
+def test_every_figure_and_file_is_produced(quick_run):
+    out, _ = quick_run
+    for name in FIGURE_NAMES:
+        for ext in EXTENSIONS:
+            path = out / f"{name}.{ext}"
+            assert path.is_file() and path.stat().st_size > 0, path
+    assert (out / "summary.csv").is_file()
+
+
+def test_every_check_passes_in_quick_mode(quick_run):
+    out, code = quick_run
+    with open(out / "summary.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    failed = [row for row in rows if row["passed"] == "False"]
+    assert not failed, failed
+    assert code == 0
+    assert {row["figure"] for row in rows} == set(FIGURE_NAMES)  # every figure reports at least one check
+
+
+def test_sidecar_records_config_seed_and_commit(quick_run):
+    out, _ = quick_run
+    meta = json.loads((out / "fig_escape_time.json").read_text())
+    assert meta["figure"] == "fig_escape_time" and meta["seed"] == 0 and meta["quick"] is True
+    assert meta["config"]["target"] == 0.5 and len(meta["git_commit"]) in (40, len("unknown"))
+
+
+def test_fixed_seed_reproduces_the_files(quick_run, tmp_path):
+    out, _ = quick_run
+    assert main(["figures", "--quick", "--out", str(tmp_path), "--seed", "0", "--jobs", "1", "--only", *REPRODUCED]) == 0
+    for name in REPRODUCED:
+        for ext in EXTENSIONS:
+            assert (tmp_path / f"{name}.{ext}").read_bytes() == (out / f"{name}.{ext}").read_bytes(), f"{name}.{ext}"
+
+
+def test_plots_are_made_from_the_csv_alone(quick_run, tmp_path):
+    """Replotting from the written CSV needs no recomputation and gives the same PNG."""
+    out, _ = quick_run
+    module = load_figure("fig_escape_slopes")
+    module.plot(Table(out / "fig_escape_slopes.csv"), tmp_path / "replot")
+    assert (tmp_path / "replot.png").read_bytes() == (out / "fig_escape_slopes.png").read_bytes()
+
+
+def test_registry_lists_every_figure_script():
+    scripts = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "figures").glob("fig_*.py"))
+    assert scripts == sorted(FIGURE_NAMES)
+    with pytest.raises(ValueError, match="unknown figure"):
+        load_figure("fig_nope")
+
+
+def test_unknown_figure_name_is_a_usage_error(tmp_path):
+    with pytest.raises(SystemExit):
+        main(["figures", "--only", "fig_nope", "--out", str(tmp_path)])
