@@ -102,6 +102,12 @@ def checks(data: Table) -> list[Check]:
     ratio = data["exact_rel_bias"][big] / data["delta_rel_bias"][big]
     out.append(Check.within(NAME, "exact bias / delta bias at M·P ≥ 25 (GARL none, PAFT)", "M P >> 1",
                             float(ratio[-1]), 1.0, 0.1))
+    # the measured relative bias where the delta method applies, against -q(1-q)(1-P)/(2 M P) (tolerance: 3 SE)
+    mp = data.where(panel="vs_m", estimator="garl_none") & (data["m"] * data["p"] >= 12)
+    first = np.flatnonzero(mp)[0]
+    out.append(Check.within(NAME, f"MC relative bias at M = {data['m'][first]:g}, P = {data['p'][first]:g} vs delta",
+                            "M P >> 1", float(data["mc_rel_bias"][first]), float(data["delta_rel_bias"][first]),
+                            float(3 * data["mc_rel_se"][first])))
     for q in (0.5, 1.0):
         m = data.where(panel="cap", q=q)
         smallest = np.argmin(data["p"][m])
