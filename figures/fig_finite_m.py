@@ -14,10 +14,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table, q_colour, save_figure
-from figures.fig_stochastic_escape import JUMP, small_m_prediction
+from figures.fig_stochastic_escape import JUMP
 from sim.escape import closed_form_escape_time
 from sim.policies import OneLogit
-from sim.stochastic import train_stochastic
+from sim.stochastic import small_m_escape_time, train_stochastic
 
 NAME = "fig_finite_m"
 P0 = 1e-3
@@ -35,11 +35,11 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
             lr = min(JUMP * m ** (1 - q), 0.25)
             runs_m = max(2, runs * 64 // max(m, 64))  # fewer runs where each estimate is already precise
             theta0 = np.repeat(toy.theta_for(np.array([P0])), runs_m, axis=0)
-            budget = int(20 * small_m_prediction(P0, q, m) / lr) + 200
+            budget = int(20 * small_m_escape_time(P0, q, m) / lr) + 200
             t = train_stochastic(toy, theta0, key, q, m, lr, budget, rng).escape_time
             rows.append({"estimator": key, "q": q, "m": m, "p0": P0, "runs": runs_m, "lr": lr, "median": np.median(t),
                          "q25": np.quantile(t, 0.25), "q75": np.quantile(t, 0.75),
-                         "small_m_prediction": small_m_prediction(P0, q, m), "flow_closed_form": closed_form_escape_time(P0, q)})
+                         "small_m_prediction": small_m_escape_time(P0, q, m), "flow_closed_form": closed_form_escape_time(P0, q)})
     return rows, {"p0": P0, "ms": ms, "runs_at_m<=64": runs, "jump": JUMP, "lr": "min(jump·M^(1-q), 0.25)",
                   "garl_baseline": "mean", "grpo": "TRL: Bessel std (ddof=1), eps=1e-4"}
 

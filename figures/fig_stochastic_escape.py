@@ -20,16 +20,11 @@ import numpy as np
 from figures.common import Check, Table, q_colour, save_figure
 from sim.escape import closed_form_escape_time
 from sim.policies import OneLogit
-from sim.stochastic import train_stochastic
+from sim.stochastic import small_m_escape_time, train_stochastic
 
 NAME = "fig_stochastic_escape"
 SMALL_M, LARGE_M = 8, 2048
 JUMP = 0.15  # θ increment of one success near cold start, which sets η
-
-
-def small_m_prediction(p0: np.ndarray, q: float, m: int) -> np.ndarray:
-    """Stochastic escape time while P << 1/M: T_flow(p0; q = 0) / (M^q (1 - 1/M))."""
-    return closed_form_escape_time(p0, 0.0) / (m**q * (1.0 - 1.0 / m))
 
 
 def _run(key: str, qs: tuple[float, ...], lrs: tuple[float, ...], p0s: np.ndarray, m: int, runs: int,
@@ -39,7 +34,7 @@ def _run(key: str, qs: tuple[float, ...], lrs: tuple[float, ...], p0s: np.ndarra
     q_rows = np.repeat(np.asarray(qs, dtype=np.float64), len(p0s) * runs)  # (Q·P0·R,)
     lr_rows = np.repeat(np.asarray(lrs, dtype=np.float64), len(p0s) * runs)
     theta0 = np.tile(np.repeat(toy.theta_for(p0s), runs, axis=0), (len(qs), 1))  # (Q·P0·R, 1)
-    budget = int(20 * max(small_m_prediction(p0s.min(), q, m) / lr for q, lr in zip(qs, lrs))) + 100
+    budget = int(20 * max(small_m_escape_time(p0s.min(), q, m) / lr for q, lr in zip(qs, lrs))) + 100
     res = train_stochastic(toy, theta0, key, q_rows, m, lr_rows, budget, rng)
     times = res.escape_time.reshape(len(qs), len(p0s), runs)  # (Q, P0, R)
     rows = []
@@ -47,7 +42,7 @@ def _run(key: str, qs: tuple[float, ...], lrs: tuple[float, ...], p0s: np.ndarra
         for p0, t in zip(p0s, per_q):
             rows.append({"estimator": key, "q": q, "m": m, "p0": p0, "runs": runs, "lr": lr,
                          "median": np.median(t), "q25": np.quantile(t, 0.25), "q75": np.quantile(t, 0.75),
-                         "frac_escaped": float(np.mean(np.isfinite(t))), "small_m_prediction": small_m_prediction(p0, q, m),
+                         "frac_escaped": float(np.mean(np.isfinite(t))), "small_m_prediction": small_m_escape_time(p0, q, m),
                          "flow_closed_form": closed_form_escape_time(p0, q)})
     return rows
 

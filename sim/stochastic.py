@@ -22,7 +22,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.escape import closed_form_escape_time
 from sim.estimator_study import estimator_weights
+
+def small_m_escape_time(p0: float | np.ndarray, q: float, m: int) -> np.ndarray:
+    """Predicted stochastic escape time (flow time) of the one-logit toy while P << 1/M:
+    T_flow(p0; q = 0) / (M^q (1 - 1/M)), the q = 0 closed form sped up by the capped amplification
+    (GARL with a mean baseline; GRPO with q = 1/2)."""
+    return closed_form_escape_time(p0, 0.0) / (m**q * (1.0 - 1.0 / m))
+
 
 STATUS_MESSAGES = {0: "budget exhausted before every run reached the target", 1: "every run reached the target"}
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from figures.fig_stochastic_escape import small_m_prediction
 from sim.autoregressive import AutoregressivePolicy
 from sim.policies import OneLogit
-from sim.stochastic import train_stochastic
+from sim.stochastic import small_m_escape_time, train_stochastic
 
 
 def test_result_shapes_and_status():
@@ -40,7 +39,7 @@ def test_small_m_escape_time_prediction(key, q):
     lr = 0.15 * m ** (1 - q)
     theta0 = np.repeat(toy.theta_for(np.array([p0])), 48, axis=0)
     res = train_stochastic(toy, theta0, key, q, m, lr, 100_000, np.random.default_rng(0))
-    assert np.median(res.escape_time) / small_m_prediction(p0, q, m) == pytest.approx(1.0, abs=0.25)
+    assert np.median(res.escape_time) / small_m_escape_time(p0, q, m) == pytest.approx(1.0, abs=0.25)
 
 
 def test_autoregressive_stochastic_training_runs_and_learns():
