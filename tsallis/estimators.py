@@ -51,8 +51,9 @@ class EstimatorName(str, Enum):
 class EstimatorOptions:
     """Everything an estimator may need beyond the rewards; each estimator reads only its own fields."""
 
-    q: float = 0.0
-    """Tsallis index in [0, 1] (GARL, PAFT). 0 = RLVR, 1 = log marginal likelihood."""
+    q: float | Any = 0.0
+    """Tsallis index in [0, 1] (GARL, PAFT). 0 = RLVR, 1 = log marginal likelihood. An array
+    broadcastable against (G, 1) gives each group its own q (the simulator trains several q at once)."""
     baseline: str = "mean"
     """GARL baseline b_m: "none" (0), "mean" (P̂, includes the sample itself) or "loo" (mean of the other M-1)."""
     num_resamples: int = 1
