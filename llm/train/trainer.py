@@ -186,6 +186,8 @@ def train(
         record: dict[str, Any] = {"step": step, "algo/q": q, "train/lr": scheduler.get_last_lr()[0]}
         record["reward/mean"] = float(all_rewards.mean())
         record.update(group_diagnostics(all_rewards, q))  # P̂ summary, no-success share, P̂^-q, PAFT ESS
+        quartiles = torch.quantile(all_rewards.mean(dim=1), torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64))
+        record.update({f"p_hat/q{int(100 * f)}": float(v) for f, v in zip((0.25, 0.5, 0.75), quartiles)})
         lengths = torch.tensor([len(r.completion_ids) for r in rollouts], dtype=torch.float64)
         means.add("completion/length_mean", lengths.sum(), len(rollouts))
         means.add("completion/truncated_frac", sum(r.finish_reason == "length" for r in rollouts), len(rollouts))
