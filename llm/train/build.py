@@ -27,12 +27,11 @@ RewardFn = Callable[[Example, str], float]
 
 @dataclass
 class Data:
-    """Training and held-out examples with their rendered prompts."""
+    """Training examples with their rendered prompts, and held-out examples (the eval loop renders its own)."""
 
     train: list[Example]
     train_prompts: list[str]
     eval: list[Example]
-    eval_prompts: list[str]
 
 
 def load_data(config: TrainConfig, tokenizer: Any) -> Data:
@@ -47,7 +46,6 @@ def load_data(config: TrainConfig, tokenizer: Any) -> Data:
         train=train,
         train_prompts=[build_prompt(x, tokenizer) for x in train],
         eval=held_out,
-        eval_prompts=[build_prompt(x, tokenizer) for x in held_out],
     )
 
 

@@ -207,7 +207,7 @@ def train(
         record["perf/step_s"] = time.perf_counter() - t_start
         if config.eval.every and (step % config.eval.every == 0 or step == config.steps):
             t_eval = time.perf_counter()
-            record.update(evaluate(engine, data, config, step_seed(config.seed, step, 0, 2), accelerator))
+            record.update(evaluate(engine, tokenizer, data, config, step_seed(config.seed, step, 0, 2), accelerator))
             record["perf/eval_s"] = time.perf_counter() - t_eval
         writer.write(record)
         progress.update(step, record)
