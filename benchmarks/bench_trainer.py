@@ -18,7 +18,9 @@ step. Time shares:
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 
 import torch
 from rich.console import Console
@@ -77,7 +79,9 @@ def main() -> None:
     for name, _, _ in COLUMNS:
         table.add_column(name, justify="right")
     for model in args.models.split(","):
-        result = measure(None if model == "default" else model, args)
+        # a fresh process per model, so peak memory (max RSS on CPU) belongs to that model alone
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            result = pool.submit(measure, None if model == "default" else model, args).result()
         table.add_row(model, *[fmt.format(result[key]) for _, key, fmt in COLUMNS])
     Console(width=200).print(table)
 

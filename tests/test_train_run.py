@@ -120,3 +120,13 @@ def test_lora_checkpoints_hold_only_the_adapter_and_resume(tmp_path):
     train(load_config(None, sets), reward_fn=reward, resume=run_dir)
     assert [r["step"] for r in read_metrics(run_dir)] == [1, 2]
     assert read_metrics(run_dir)[-1]["loss/kl_ref"] >= 0.0
+
+
+def test_q_schedule_sets_q_per_step(tmp_path):
+    """SFT-then-RLVR as a GARL q schedule: q = 1 for the first 2 steps, then 0 (logged as algo/q)."""
+    sets = TINY + ["algo.name=garl", "algo.q={kind: step, q_before: 1.0, q_after: 0.0, switch_step: 2}",
+                   "steps=3", "prompts_per_step=1", "rollout.num_samples=2", "rollout.max_new_tokens=1",
+                   f"output_dir={tmp_path}"]
+    run_dir = train(load_config(None, sets), reward_fn=lambda example, text: float(text.startswith(" ")))
+    assert run_dir.name.startswith("custom__garl_qstep__seed0__")
+    assert [r["algo/q"] for r in read_metrics(run_dir)] == [1.0, 1.0, 0.0]
