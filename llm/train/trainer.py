@@ -174,7 +174,7 @@ def train(
 
         # 4. micro-batched loss and backward, AdamW step (ppo_epochs updates on the same rollouts)
         means = UpdateMeans()
-        train_tokens = 0
+        train_tokens, lr = 0, scheduler.get_last_lr()[0]  # the learning rate this step trains with
         for epoch in range(config.algo.ppo_epochs):
             train_tokens += _update(config, accelerator, model, reference, optimizer, scheduler, rollouts,
                                     advantages, means, tokenizer.pad_token_id, with_entropy=epoch == 0)
@@ -183,7 +183,7 @@ def train(
 
         # 5. metrics: reward diagnostics from the core on all G groups, the rest averaged over the update
         all_rewards = accelerator.gather(rewards.to(accelerator.device)).cpu()  # (G, M)
-        record: dict[str, Any] = {"step": step, "algo/q": q, "train/lr": scheduler.get_last_lr()[0]}
+        record: dict[str, Any] = {"step": step, "algo/q": q, "train/lr": lr}
         record["reward/mean"] = float(all_rewards.mean())
         record.update(group_diagnostics(all_rewards, q))  # P̂ summary, no-success share, P̂^-q, PAFT ESS
         quartiles = torch.quantile(all_rewards.mean(dim=1), torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64))
