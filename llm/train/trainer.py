@@ -326,6 +326,8 @@ def accumulate_gradients(
                 logprobs, batch.completion_mask, coeff.to(accelerator.device), agg=agg, normalizer=normalizer,
                 old_logprobs=batch.old_logprobs, ref_logprobs=ref, clip=clip, kl_beta=kl_beta,
             )
+            if not chunk:
+                loss = loss * 0.0  # a padding pass only keeps the ranks' collectives in step
             accelerator.backward(loss)
         loss_total += float(loss.detach())
         if not chunk:
