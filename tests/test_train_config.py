@@ -101,3 +101,13 @@ def test_cli_dry_run_and_error_exit(capsys):
     assert "warm-hotpotqa__grpo__seed0" in out and "token-sum, clip (0.2, 0.2)" in out
     assert main(["train", str(RECIPES / "cpu-demo.yaml"), "--set", "algo.q=2", "--dry-run"]) == 2
     assert "algo.q=2.0 is not a valid q schedule" in capsys.readouterr().err
+
+
+def test_cold_recipes_use_plain_prompts_and_warm_recipes_the_chat_template():
+    from llm.train import build
+
+    tokenizer = build.local_tokenizer(None)
+    cold = build.load_data(load_config(RECIPES / "gpu/cold/hotpotqa/grpo.yaml", ["data.train_limit=2"]), tokenizer)
+    warm = build.load_data(load_config(RECIPES / "gpu/warm/hotpotqa/grpo.yaml", ["data.train_limit=2"]), tokenizer)
+    assert cold.train_prompts[0].endswith("Reasoning:") and "<|im_start|>" not in cold.train_prompts[0]
+    assert warm.train_prompts[0].startswith("<|im_start|>") and warm.train_prompts[0].endswith("assistant\n")

@@ -44,9 +44,14 @@ def load_data(config: TrainConfig, tokenizer: Any) -> Data:
         held_out = _load(config, d.eval_path, d.eval_split, closed, config.eval.limit, "eval")
     return Data(
         train=train,
-        train_prompts=[build_prompt(x, tokenizer) for x in train],
+        train_prompts=[build_prompt(x, prompt_tokenizer(config, tokenizer)) for x in train],
         eval=held_out,
     )
+
+
+def prompt_tokenizer(config: TrainConfig, tokenizer: Any) -> Any:
+    """The tokenizer whose chat template renders prompts, or None for plain-text prompts."""
+    return tokenizer if config.data.chat_template else None
 
 
 def _load(config: TrainConfig, path, split: str, closed_book: bool, limit: int | None, role: str) -> list[Example]:

@@ -80,6 +80,10 @@ class DataConfig:
     """Keep only questions whose gold answer has one of these types (``Example.metadata["answer_type"]``),
     in training and evaluation; ``None`` keeps all. The CPU demo uses ``[yes/no]``, where a 135M model
     sometimes succeeds."""
+    chat_template: bool = True
+    """Render prompts with the tokenizer's chat template (instruction-tuned models). ``false``: plain text
+    ending in ``Reasoning:`` (``llm.prompts``), the natural prompt for a base model; the cold-start recipes
+    use it."""
     train_limit: int | None = Field(None, ge=1)
     """Use only the first N training examples (``None``: all)."""
     closed_book: bool = False

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from llm.evaluation.loop import EvalConfig, evaluate as evaluate_questions
 from llm.rollout import SamplingConfig
+from llm.train.build import prompt_tokenizer
 from llm.train.metrics import UpdateMeans
 
 FIELDS = {"maj_at_k": "maj@{k}", "pass_at_k": "pass@{k}", "mean_at_k": "pass@1", "f1": "f1", "format_ok": "format_ok"}
@@ -34,7 +35,7 @@ def evaluate(engine, tokenizer, data, config, seed: int, accelerator=None) -> di
     shard = data.eval[rank::world]
     means = UpdateMeans()
     if shard:
-        result = evaluate_questions(shard, engine, tokenizer, sampling,
+        result = evaluate_questions(shard, engine, prompt_tokenizer(config, tokenizer), sampling,
                                     EvalConfig(k=e.k, seed=seed + rank, prompts_per_call=8), show_progress=False)
         for record in result.records:
             for field, name in FIELDS.items():
