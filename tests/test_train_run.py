@@ -130,3 +130,11 @@ def test_q_schedule_sets_q_per_step(tmp_path):
     run_dir = train(load_config(None, sets), reward_fn=lambda example, text: float(text.startswith(" ")))
     assert run_dir.name.startswith("custom__garl_qstep__seed0__")
     assert [r["algo/q"] for r in read_metrics(run_dir)] == [1.0, 1.0, 0.0]
+
+
+def test_sft_on_gold_targets_lowers_the_loss(tmp_path):
+    """SFT on one question's 'Answer: <gold>' target: the loss -log p(target) falls step after step."""
+    sets = TINY + ["algo.name=sft", "rollout.num_samples=1", "steps=4", "prompts_per_step=1", "data.train_limit=1",
+                   "optim.lr=1e-2", f"output_dir={tmp_path}"]
+    losses = [r["loss/policy"] for r in read_metrics(train(load_config(None, sets)))]
+    assert losses[0] > 0 and all(b < a for a, b in zip(losses, losses[1:])), losses
