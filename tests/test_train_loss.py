@@ -11,10 +11,14 @@ from __future__ import annotations
 import pytest
 import torch
 from accelerate import Accelerator
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llm.models import tiny_random_policy
+from llm.rollout import HFRolloutEngine, SamplingConfig
 from llm.rollout.base import Rollout
 from llm.train.config import load_config
+from llm.train.batch import collate, token_logprobs
 from llm.train.loss import AGGREGATIONS, policy_loss
 from llm.train.trainer import accumulate_gradients, sequence_coefficients
 from tsallis.estimators import compute_weights, EstimatorOptions
@@ -166,17 +170,31 @@ def test_paft_is_sft_on_resampled_completions_scaled_by_p_hat(setup, q):
     assert_grads_close(got, expected)
 
 
-def test_aggregation_normalisers_split_over_micro_batches():
-    """Summing micro-batch losses with the global N equals the one-batch loss, for every mode."""
+@settings(max_examples=40, deadline=None)
+@given(lengths=st.lists(st.integers(1, 6), min_size=2, max_size=8), cut=st.integers(1, 7),
+       agg=st.sampled_from(sorted(AGGREGATIONS)), seed=st.integers(0, 2**16))
+def test_micro_batch_split_does_not_change_the_loss(lengths, cut, agg, seed):
+    """Property: with N counted over the whole update, the losses of any two micro-batches add up to the
+    loss of the whole batch (gradient accumulation is exact), for every aggregation mode."""
+    gen = torch.Generator().manual_seed(seed)
+    B, T = len(lengths), max(lengths)
+    logp = -torch.rand(B, T, generator=gen) * 5
+    mask = (torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]).float()
+    adv = torch.randn(B, generator=gen)
+    cut = min(cut, B - 1)
+    n = AGGREGATIONS[agg].count(mask, 8)  # equals the sum of the two parts' counts
+    assert n == AGGREGATIONS[agg].count(mask[:cut], 8) + AGGREGATIONS[agg].count(mask[cut:], 8)
+    whole, _ = policy_loss(logp, mask, adv, agg=agg, normalizer=n)
+    parts = sum(policy_loss(logp[s], mask[s], adv[s], agg=agg, normalizer=n)[0] for s in (slice(0, cut), slice(cut, B)))
+    torch.testing.assert_close(whole, parts)
+
+
+def test_aggregation_hand_values():
+    """Normalisers and values of each mode on a hand-made batch of 6 sequences with 20 completion tokens."""
     torch.manual_seed(0)
     logp = torch.randn(6, 5)
     mask = (torch.arange(5)[None, :] < torch.tensor([5, 3, 1, 4, 2, 5])[:, None]).float()
     adv = torch.randn(6)
-    for agg, spec in AGGREGATIONS.items():
-        n = spec.count(mask, 8)
-        whole, _ = policy_loss(logp, mask, adv, agg=agg, normalizer=n)
-        parts = sum(policy_loss(logp[s], mask[s], adv[s], agg=agg, normalizer=n)[0] for s in (slice(0, 2), slice(2, 6)))
-        torch.testing.assert_close(whole, parts)
     # hand values: seq-sum divides by 6 sequences, token-sum by 20 tokens, Dr. GRPO by 6 x 8
     total = (adv[:, None] * logp * mask).sum()
     assert torch.isclose(policy_loss(logp, mask, adv, agg="seq-sum", normalizer=6)[0], -total / 6)
@@ -205,3 +223,19 @@ def test_loss_rejects_bad_inputs():
         policy_loss(torch.zeros(1, 2), torch.ones(1, 2), torch.zeros(1), agg="seq-sum", normalizer=1.0, clip=(0.2, 0.2))
     with pytest.raises(ValueError, match="shapes disagree"):
         policy_loss(torch.zeros(2, 2), torch.ones(2, 2), torch.zeros(3), agg="seq-sum", normalizer=1.0)
+
+
+def test_trainer_logprobs_match_the_rollout_logprobs(setup):
+    """On-policy the PPO ratio is 1: the trainer's padded, temperature-scaled log-probs reproduce the
+    log-probs the HF engine recorded while sampling (same T), token by token."""
+    model, tokenizer, _ = setup
+    engine = HFRolloutEngine(model, tokenizer, batch_size=4)
+    groups = engine.generate(["Hello there", "The answer is"], n=3,
+                             sampling=SamplingConfig(temperature=TEMPERATURE, max_new_tokens=5), seed=0)
+    rollouts = [r for g in groups for r in g]
+    batch = collate([r.prompt_ids for r in rollouts], [r.completion_ids for r in rollouts], tokenizer.pad_token_id,
+                    [r.logprobs for r in rollouts])
+    with torch.no_grad():
+        logprobs, _ = token_logprobs(model, batch, TEMPERATURE)
+    mask = batch.completion_mask.bool()
+    torch.testing.assert_close(logprobs[mask], batch.old_logprobs[mask], atol=1e-4, rtol=1e-4)
