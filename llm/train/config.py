@@ -242,7 +242,7 @@ class TrainConfig:
     """Seeds model init (tiny models), data order, sampling and PAFT resampling; CPU runs are bitwise
     reproducible for a fixed seed."""
     steps: int = Field(100, ge=1)
-    """Optimizer steps (rollout batches when ``algo.ppo_epochs`` is 1)."""
+    """Training steps; each samples one rollout batch and makes ``algo.ppo_epochs`` optimizer updates on it."""
     prompts_per_step: int = Field(8, ge=1)
     """G, prompts per step (split across ranks); a step trains on G·M sequences."""
     output_dir: str = "runs"
@@ -256,12 +256,19 @@ class TrainConfig:
     tensorboard: bool = True
     """Also write TensorBoard events when the ``tensorboard`` package is installed."""
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    """The policy (:class:`ModelConfig`)."""
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    """Training and held-out questions (:class:`DataConfig`)."""
     rollout: RolloutConfig = dataclasses.field(default_factory=RolloutConfig)
+    """Sampling of the M completions per prompt (:class:`RolloutConfig`)."""
     algo: AlgoConfig = dataclasses.field(default_factory=AlgoConfig)
+    """Estimator, q schedule and loss (:class:`AlgoConfig`)."""
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    """AdamW, warm-up, clipping, micro-batches (:class:`OptimConfig`)."""
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    """Periodic maj@k evaluation (:class:`EvalConfig`)."""
     checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+    """Checkpoint frequency and retention (:class:`CheckpointConfig`)."""
 
     def __post_init__(self) -> None:
         if self.algo.name == "sft" and self.rollout.num_samples != 1:
