@@ -109,6 +109,7 @@ def test_lora_checkpoints_hold_only_the_adapter_and_resume(tmp_path):
     """LoRA (peft): only adapter tensors are saved; resuming restores them; the KL reference is the base model
     with the adapter disabled (no copy is made)."""
     sets = TINY + ["model.lora_rank=4", "model.lora_target_modules=[q_proj, v_proj]", "algo.name=grpo",
+                   "model.gradient_checkpointing=true",
                    "algo.kl_beta=0.1", "steps=2", "prompts_per_step=1", "rollout.num_samples=3",
                    "rollout.max_new_tokens=2", "optim.lr=1e-2", "checkpoint.every=1", "checkpoint.keep_last=3",
                    f"output_dir={tmp_path}"]

@@ -130,8 +130,12 @@ def apply_lora(config: TrainConfig, model):
     """Wrap ``model`` with ``peft`` LoRA adapters when ``model.lora_rank`` > 0; otherwise return it."""
     m = config.model
     if m.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        model.config.use_cache = False
+        # non-reentrant checkpointing also works with a frozen base (LoRA); it is off in eval mode, so
+        # generation keeps its KV cache
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x renamed it
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if m.lora_rank == 0:
         return model
     from peft import LoraConfig, get_peft_model
