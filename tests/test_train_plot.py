@@ -56,3 +56,23 @@ def test_resume_finds_the_newest_matching_run(tmp_path):
     assert find_resume_dir(config, "latest").name == "demo__garl_q0.5__seed2__20260102-000000"
     with pytest.raises(FileNotFoundError, match="no run named demo__garl_q0.5__seed9__"):
         find_resume_dir(load_config(None, ["recipe=demo", "algo.q=0.5", "seed=9", f"output_dir={tmp_path}"]), "latest")
+
+
+def test_cli_train_resume_and_plot(tmp_path, capsys):
+    """`tsallis train` with a recipe, `--resume` extending it by a step, then `tsallis plot` on the run."""
+    from tsallis.cli import main
+
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "steps": 1, "prompts_per_step": 1, "progress": False, "tensorboard": False, "output_dir": str(tmp_path / "runs"),
+        "model": {"name": "tiny-random"}, "data": {"benchmark": "hotpotqa", "closed_book": True},
+        "rollout": {"num_samples": 2, "max_new_tokens": 2},
+    }))
+    assert main(["train", str(recipe)]) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert run_dir.name.startswith("tiny__garl_q0.75__seed0__")
+    assert main(["train", str(recipe), "--set", "steps=2", "--resume"]) == 0
+    assert [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    assert main(["plot", str(run_dir)]) == 0
+    assert (run_dir / "plots" / "comparison.pdf").is_file()
+    assert "comparison.png" in capsys.readouterr().out
