@@ -373,7 +373,9 @@ def apply_override(values: dict[str, Any], override: str) -> dict[str, Any]:
     *parents, leaf = key.split(".")
     target = updated
     for part in parents:
-        target = target.setdefault(part, {})
+        if not isinstance(target.get(part), dict):  # absent, or an empty section written as "model:"
+            target[part] = {}
+        target = target[part]
     target[leaf] = value
     return updated
 
