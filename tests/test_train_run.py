@@ -70,15 +70,15 @@ def comparable(records):
 
 @pytest.mark.parametrize("algo_sets", [
     ["algo.name=paft", "algo.q=0.5", "algo.num_resamples=3", "eval.every=2"],
-    ["algo.name=grpo", "algo.kl_beta=0.05", "algo.ppo_epochs=2"],
+    ["algo.name=grpo", "algo.kl_beta=0.05", "algo.ppo_epochs=2", "rollout.num_samples=2"],
 ], ids=["paft", "grpo-kl-2epochs"])
 def test_kill_and_resume_is_bitwise_identical(tmp_path, algo_sets):
     """Run 3 steps; separately run 2 steps, 'kill' it, delete its step-2 checkpoint (as if killed mid-save)
     and resume from step 1: the same metrics (bitwise, wall-clock keys aside) and the same weights."""
-    sets = TINY + algo_sets + ["steps=3", "prompts_per_step=2", "rollout.num_samples=3", "rollout.max_new_tokens=3",
-                               "optim.lr=1e-3", "optim.warmup_steps=2", "optim.lr_schedule=cosine",
-                               "checkpoint.every=1", "checkpoint.keep_last=5", "eval.k=2",
-                               "eval.limit=2", "optim.micro_batch_size=2"]
+    sets = TINY + ["steps=3", "prompts_per_step=2", "rollout.num_samples=3", "rollout.max_new_tokens=3",
+                   "optim.lr=1e-3", "optim.warmup_steps=2", "optim.lr_schedule=cosine", "checkpoint.every=1",
+                   "checkpoint.keep_last=5", "eval.k=2", "eval.limit=2", "optim.micro_batch_size=2"]
+    sets += algo_sets  # a later --set wins
     reward = lambda example, text: float(" " in text)  # noqa: E731
     full = train(load_config(None, sets + [f"output_dir={tmp_path / 'full'}"]), reward_fn=reward)
     killed = train(load_config(None, sets + [f"output_dir={tmp_path / 'killed'}"]), reward_fn=reward, stop_after=2)
