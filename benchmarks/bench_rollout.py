@@ -30,6 +30,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from llm.atomic import atomic_write_text
 from llm.models import load_policy, tiny_random_policy
 from llm.rollout import SamplingConfig, make_engine
 
@@ -173,9 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     console.print(table)
     if args.json:
-        tmp = args.json.with_name(args.json.name + ".tmp")
-        tmp.write_text(json.dumps([asdict(s) for s in results], indent=2))
-        os.replace(tmp, args.json)
+        atomic_write_text(args.json, json.dumps([asdict(s) for s in results], indent=2))
         console.print(f"wrote {args.json}")
     return 0
 

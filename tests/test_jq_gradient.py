@@ -1,6 +1,5 @@
 """The "same direction, scalar amplification" claim: ∇ ln_q P = P^(-q) ∇P, with ∇P = E[r ∇log p]."""
 
-import itertools
 
 import numpy as np
 import pytest

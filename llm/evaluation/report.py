@@ -7,14 +7,13 @@ interrupted run never leaves a half-written result that looks complete.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
 from rich.console import Console
 from rich.table import Table
 
+from llm.atomic import atomic_write_text
 from llm.evaluation.loop import EvalResult
 
 # (summary key, row label, format)
@@ -25,19 +24,6 @@ TABLE_ROWS = (("questions", "questions", "{:.0f}"), ("maj_at_k", "maj@{k}", "{:.
                  ("truncated", "cut at max tokens", "{:.2f}"))
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def jsonl_text(rows: Iterable[dict[str, Any]]) -> str:
     return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
@@ -46,9 +32,9 @@ def write_results(result: EvalResult, out_dir: str | Path, name: str, run_info: 
     """Write ``<name>.jsonl`` (one record per question) and ``<name>.summary.json``; return both paths."""
     out_dir = Path(out_dir)
     records_path, summary_path = out_dir / f"{name}.jsonl", out_dir / f"{name}.summary.json"
-    write_text_atomic(records_path, jsonl_text(result.records))
+    atomic_write_text(records_path, jsonl_text(result.records))
     summary = {"run": run_info, "benchmarks": result.summary, "records": records_path.name}
-    write_text_atomic(summary_path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(summary_path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return records_path, summary_path
 
 

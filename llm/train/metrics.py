@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from llm.train.checkpoint import atomic_write_text
+from llm.atomic import atomic_write_text
 
 METRICS_FILE = "metrics.jsonl"
 

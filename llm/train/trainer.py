@@ -33,8 +33,8 @@ from accelerate.utils import broadcast_object_list, set_seed
 from llm.rollout.base import Rollout
 from llm.train import build
 from llm.train.batch import collate, token_logprobs
+from llm.atomic import atomic_write_text
 from llm.train.checkpoint import (
-    atomic_write_text,
     latest_checkpoint,
     load_checkpoint,
     register_adapter_hooks,
