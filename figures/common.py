@@ -149,6 +149,16 @@ def q_colour(q: float) -> str:
     return Q_COLOURS.get(round(float(q), 2), plt.cm.viridis(float(q)))
 
 
+def plot_escape_medians(ax: plt.Axes, x: np.ndarray, data: Table, mask: np.ndarray, key: str, q: float) -> None:
+    """Median escape time with its interquartile range as error bars: GRPO as black stars, GARL by q colour."""
+    median = data["median"][mask]
+    err = np.vstack([median - data["q25"][mask], data["q75"][mask] - median])
+    if key == "grpo":
+        ax.errorbar(x, median, yerr=err, fmt="k*", ms=9, mfc="none", capsize=2, label="GRPO (TRL std)")
+    else:
+        ax.errorbar(x, median, yerr=err, fmt="o", color=q_colour(q), ms=4, capsize=2, label=f"GARL q = {q:g}")
+
+
 def run_figure(module: ModuleType, out_dir: Path, quick: bool, seed: int) -> list[Check]:
     """compute -> write CSV + JSON sidecar -> plot from the CSV -> checks from the CSV."""
     out_dir = Path(out_dir)

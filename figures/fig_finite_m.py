@@ -13,7 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import Check, Table, q_colour, save_figure
+from figures.common import Check, Table, plot_escape_medians, q_colour, save_figure
 from figures.fig_stochastic_escape import JUMP
 from sim.escape import closed_form_escape_time
 from sim.policies import OneLogit
@@ -48,12 +48,10 @@ def plot(data: Table, stem: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.8, 4.6))
     for key, q in SERIES:
         m = data.where(estimator=key, q=q)
-        ms, med = data["m"][m], data["median"][m]
-        err = np.vstack([med - data["q25"][m], data["q75"][m] - med])
+        ms = data["m"][m]
+        plot_escape_medians(ax, ms, data, m, key, q)
         if key == "grpo":
-            ax.errorbar(ms, med, yerr=err, fmt="k*", ms=9, mfc="none", capsize=2, label="GRPO (TRL std)")
             continue
-        ax.errorbar(ms, med, yerr=err, fmt="o", color=q_colour(q), ms=4, capsize=2, label=f"GARL q = {q:g}")
         ax.plot(ms, data["small_m_prediction"][m], "--", color=q_colour(q), lw=1)
         ax.axhline(data["flow_closed_form"][m][0], color=q_colour(q), ls=":", lw=1)
     ax.axvline(1 / P0, color="grey", lw=0.8)

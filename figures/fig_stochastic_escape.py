@@ -17,7 +17,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import Check, Table, q_colour, save_figure
+from figures.common import Check, Table, plot_escape_medians, q_colour, save_figure
 from sim.escape import closed_form_escape_time
 from sim.policies import OneLogit
 from sim.stochastic import small_m_escape_time, train_stochastic
@@ -83,12 +83,10 @@ def plot(data: Table, stem: Path) -> None:
         (axes[1], "large_m", "flow_closed_form", f"(b) M = {int(data['m'][data.where(regime='large_m')][0])}: M >> 1/p0"),
     ):
         for key, q, m in _series(data, regime):
-            p0, med = data["p0"][m], data["median"][m]
-            err = np.vstack([med - data["q25"][m], data["q75"][m] - med])
+            p0 = data["p0"][m]
+            plot_escape_medians(ax, p0, data, m, key, q)
             if key == "grpo":
-                ax.errorbar(p0, med, yerr=err, fmt="k*", ms=9, mfc="none", capsize=2, label="GRPO (TRL std)")
                 continue
-            ax.errorbar(p0, med, yerr=err, fmt="o", color=q_colour(q), ms=4, capsize=2, label=f"GARL q = {q:g}")
             ax.plot(p0, data[line_col][m], "-", color=q_colour(q), lw=1)
         ax.plot([], [], "k-", label="T_flow(q=0)/(M^q(1−1/M))" if regime == "small_m" else "exact flow, closed form")
         ax.set(xscale="log", yscale="log", xlabel="initial success probability p0",
