@@ -68,9 +68,15 @@ def run_train(args: argparse.Namespace) -> int:
         return 0
     from llm.train.trainer import train
 
+    from accelerate import PartialState
+
+    from llm.train.plot import plot_runs
+
     resume = find_resume_dir(config, args.resume) if args.resume else None
     run_dir = train(config, resume=resume)
-    console.print(f"run folder: {run_dir}")
+    if PartialState().is_main_process:
+        plot_runs([run_dir], run_dir / "plots")  # reward, no-success share and maj@k vs step
+        console.print(f"run folder: {run_dir} (plots in {run_dir / 'plots'})")
     return 0
 
 

@@ -71,6 +71,7 @@ def test_cli_train_resume_and_plot(tmp_path, capsys):
     assert main(["train", str(recipe)]) == 0
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert run_dir.name.startswith("tiny__garl_q0.75__seed0__")
+    assert {p.name for p in (run_dir / "plots").iterdir()} == {"comparison.csv", "comparison.png", "comparison.pdf"}
     assert main(["train", str(recipe), "--set", "steps=2", "--resume"]) == 0
     assert [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [1, 2]
     assert main(["plot", str(run_dir)]) == 0
