@@ -23,7 +23,6 @@ from tsallis.estimators import (
     reinforce,
     rloo,
     sft,
-    success_rate,
 )
 from tsallis.qlog import amplification, jq_derivative, jq_objective, qexp, qlog
 from tsallis.schedules import ConstantQ, CosineQ, LinearQ, QSchedule, StepQ, make_schedule
@@ -51,5 +50,4 @@ __all__ = [
     "reinforce",
     "rloo",
     "sft",
-    "success_rate",
 ]

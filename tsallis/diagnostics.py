@@ -29,7 +29,7 @@ def group_diagnostics(rewards: Any, q: float) -> dict[str, float]:
     paft/ess_mean
         mean Kish effective sample size of PAFT's resampling weights (on-policy).
     """
-    rewards, xp = as_float_array(rewards, "rewards")
+    rewards, _ = as_float_array(rewards, "rewards")
     check_groups(rewards)
     r = np.asarray(rewards.detach().cpu() if hasattr(rewards, "detach") else rewards, dtype=np.float64)
     p_hat = r.mean(axis=1)

@@ -95,12 +95,6 @@ def _groups(rewards: Any) -> tuple[Any, Any, int]:
     return rewards, xp, rewards.shape[1]
 
 
-def success_rate(rewards: Any) -> Any:
-    """P̂_g = (1/M) Σ_m r_gm for rewards of shape (G, M); returns shape (G, 1)."""
-    rewards, xp, _ = _groups(rewards)
-    return xp.mean(rewards, axis=1, keepdims=True)
-
-
 def _leave_one_out_mean(rewards: Any, xp: Any, m: int) -> Any:
     """b_m = (Σ_i r_i - r_m) / (M - 1); 0 when M = 1 (there is no other sample)."""
     if m == 1:
