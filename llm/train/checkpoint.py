@@ -4,7 +4,10 @@ A checkpoint is a folder ``RUN_DIR/checkpoints/step_000123/`` holding:
 
 * what ``accelerate.Accelerator.save_state`` writes: the model weights (only the trainable ones, i.e. the
   LoRA adapter, when the base is frozen), the AdamW state, the learning-rate scheduler, and each process's
-  RNG states (python, numpy, torch, CUDA); this handles DDP and FSDP sharding;
+  RNG states (python, numpy, torch, CUDA). Under FSDP the model and optimizer files follow
+  ``FSDP_STATE_DICT_TYPE``: ``SHARDED_STATE_DICT`` writes each rank's shard into ``pytorch_model_fsdp_0/``
+  and ``optimizer_0/`` (torch.distributed.checkpoint), ``FULL_STATE_DICT`` a gathered
+  ``pytorch_model_fsdp.bin`` from rank 0; ``load_state`` reads back the same type;
 * ``trainer_state.json``: step, data position, run name, and anything else the loop needs;
 * ``config.yaml``: the full run config.
 

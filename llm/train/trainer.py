@@ -11,6 +11,9 @@ One step, on every rank (``accelerate`` launches one process per GPU; each takes
     backward per micro-batch (gradients accumulate, DDP syncs on the last), clip, AdamW, LR scheduler
     log metrics (averaged over the update and the ranks), evaluate, checkpoint
 
+Under FSDP (``accelerate launch --use_fsdp --fsdp_version 2``) each rank holds a shard of every parameter;
+generation and evaluation run inside :func:`full_parameters`, which gathers them once per rollout.
+
 Sequences whose coefficient is 0 have zero gradient when there is no KL term (A ℓ and the clipped
 surrogate both vanish), so they are not forwarded at all: PAFT trains only on its K resampled
 successes, and groups without a success (the cold-start stall) cost nothing. They still count in N.
@@ -28,7 +31,7 @@ import numpy as np
 import torch
 import yaml
 from accelerate import Accelerator
-from accelerate.utils import broadcast_object_list, set_seed
+from accelerate.utils import DistributedType, broadcast_object_list, parse_flag_from_env, set_seed
 
 from llm.rollout.base import Rollout
 from llm.train import build
@@ -67,6 +70,56 @@ def make_accelerator(config: TrainConfig) -> Accelerator:
         mixed_precision="bf16" if (cuda and config.bf16) else "no",
         step_scheduler_with_optimizer=False,  # one scheduler step per optimizer step, on every rank
     )
+
+
+def check_fsdp(accelerator: Accelerator, config: TrainConfig) -> bool:
+    """Whether the model will be FSDP-sharded; FSDP asked for but not in effect is an error.
+
+    ``accelerate launch --use_fsdp`` sets ``ACCELERATE_USE_FSDP=true``. accelerate 1.15 honours it only on
+    GPUs (and other accelerators): with CPU processes it silently wraps the model in DDP instead. Only FSDP2
+    is supported (:func:`full_parameters` gathers parameters through its ``unshard`` API), without LoRA:
+    peft's ``generate`` enters the model below the FSDP root, which torch refuses ("FSDP requires a single
+    root module").
+    """
+    if accelerator.distributed_type == DistributedType.FSDP:
+        if not accelerator.is_fsdp2:
+            raise ConfigError("FSDP1 is not supported by the trainer: launch with --fsdp_version 2")
+        if config.model.lora_rank > 0:
+            raise ConfigError(f"model.lora_rank={config.model.lora_rank} is not supported under FSDP; use DDP with LoRA")
+        return True
+    if parse_flag_from_env("ACCELERATE_USE_FSDP") and accelerator.num_processes > 1:
+        raise ConfigError(
+            f"ACCELERATE_USE_FSDP is set but accelerate runs {accelerator.distributed_type.value} on "
+            f"{accelerator.device.type}: it enables FSDP only on GPUs; launch without --use_fsdp for DDP"
+        )
+    return False
+
+
+@contextlib.contextmanager
+def full_parameters(model, accelerator: Accelerator):
+    """Inside this block every rank holds the full parameters of an FSDP2 model (a no-op otherwise).
+
+    Generation calls the model once per token. Left sharded, every such forward would all-gather each
+    layer again; here each FSDP module is all-gathered once, kept unsharded across the forwards, and
+    resharded on exit. The parameters are read-only inside: changes are not written back to the shards.
+    (``transformers`` runs ``generate`` with ``synced_gpus`` under FSDP, one small all-reduce per token
+    that keeps the ranks in step, so every rank must call ``generate`` equally often.)
+    """
+    if accelerator.distributed_type != DistributedType.FSDP:
+        yield
+        return
+    from torch.distributed.fsdp import FSDPModule
+
+    modules = [m for m in model.modules() if isinstance(m, FSDPModule)]
+    for module in modules:
+        module.unshard()
+        module.set_reshard_after_forward(False, recurse=False)
+    try:
+        yield
+    finally:
+        for module in modules:
+            module.set_reshard_after_forward(accelerator.state.fsdp_plugin.reshard_after_forward, recurse=False)
+            module.reshard()
 
 
 def new_run_dir(config: TrainConfig, accelerator: Accelerator) -> Path:
@@ -109,6 +162,7 @@ def train(
     """
     # ---------------- setup ----------------
     accelerator = make_accelerator(config)
+    fsdp = check_fsdp(accelerator, config)
     rank, world = accelerator.process_index, accelerator.num_processes
     if config.prompts_per_step % world:
         raise ConfigError(f"prompts_per_step={config.prompts_per_step} must be divisible by the {world} processes")
@@ -125,6 +179,9 @@ def train(
     policy = accelerator.unwrap_model(model)
     engine = build.rollout_engine(config, policy, tokenizer)
     data = build.load_data(config, tokenizer)
+    if fsdp and len(data.eval) % world:  # ranks generate in step under FSDP (see full_parameters)
+        raise ConfigError(f"under FSDP the {len(data.eval)} held-out questions must split evenly over the {world} "
+                          f"processes: set eval.limit to a multiple of {world}")
     reward = reward_fn or build.reward_function(config)
     schedule = build.q_schedule(config)
     sampling = build.sampling_config(config)
@@ -160,7 +217,8 @@ def train(
             groups = [[_target_rollout(g, tokenizer, data.train_prompts[i], data.train[i])] for g, i in enumerate(indices)]
         else:
             prompts = [data.train_prompts[i] for i in indices]
-            groups = engine.generate(prompts, n=M, sampling=sampling, seed=step_seed(config.seed, step, rank, 0))
+            with full_parameters(model, accelerator):
+                groups = engine.generate(prompts, n=M, sampling=sampling, seed=step_seed(config.seed, step, rank, 0))
         t_rollout = time.perf_counter()
 
         # 2. rewards (G_local, M)
@@ -199,15 +257,17 @@ def train(
         means.add("perf/train_tokens_per_s", world * train_tokens / max(t_train - t_score, 1e-9), 1)
         means.add("perf/peak_mem_gb", peak_memory_gb(accelerator.device), 1)
         record.update(means.means(accelerator))
-        if world > 1:  # DDP keeps replicas identical; a non-zero spread means the ranks diverged
-            checksum = torch.stack([p.detach().double().sum() for p in policy.parameters()]).sum()
+        if world > 1:  # DDP keeps replicas identical (FSDP: the gathered ones); a non-zero spread means divergence
+            with full_parameters(model, accelerator):
+                checksum = torch.stack([p.detach().double().sum() for p in policy.parameters()]).sum()
             sums = accelerator.gather(checksum.reshape(1).to(accelerator.device))
             record["dist/world_size"] = world
             record["dist/param_checksum_spread"] = float(sums.max() - sums.min())
         record["perf/step_s"] = time.perf_counter() - t_start
         if config.eval.every and (step % config.eval.every == 0 or step == config.steps):
             t_eval = time.perf_counter()
-            record.update(evaluate(engine, tokenizer, data, config, step_seed(config.seed, step, 0, 2), accelerator))
+            with full_parameters(model, accelerator):
+                record.update(evaluate(engine, tokenizer, data, config, step_seed(config.seed, step, 0, 2), accelerator))
             record["perf/eval_s"] = time.perf_counter() - t_eval
         writer.write(record)
         progress.update(step, record)
