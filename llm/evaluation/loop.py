@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, field
 from statistics import mean
 from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from llm.evaluation.metrics import maj_at_k, majority_vote, mean_at_k, pass_at_k
 from llm.prompts import build_prompt
 from llm.scoring import get_scorer
+from llm.seeding import derive_seed
 
 if TYPE_CHECKING:
     from llm.data import Example
@@ -58,7 +58,7 @@ class EvalResult:
 
 def call_seed(seed: int, start: int) -> int:
     """The seed handed to the engine for the call whose first question has index ``start``."""
-    return int(np.random.SeedSequence([seed, start]).generate_state(1)[0])
+    return derive_seed(seed, start)
 
 
 def question_record(example: "Example", rollouts: Sequence["Rollout"], k: int, strict: bool = False) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, Protocol, Sequence, runtime_checkable
 
-import numpy as np
+from llm.seeding import derive_seed
 
 FinishReason = Literal["stop", "length", "eos"]
 
@@ -105,7 +105,7 @@ def sample_seed(seed: int, prompt_index: int, sample_index: int) -> int:
     Each sample draws its randomness from its own stream, so a rollout depends on (seed, prompt index,
     sample index) only, not on batch size, padding or the other prompts in the call.
     """
-    return int(np.random.SeedSequence([seed, prompt_index, sample_index]).generate_state(1)[0])
+    return derive_seed(seed, prompt_index, sample_index)
 
 
 def check_generate_args(prompts: Sequence[str], n: int) -> None:

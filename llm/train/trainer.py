@@ -27,13 +27,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 import yaml
 from accelerate import Accelerator
 from accelerate.utils import DistributedType, broadcast_object_list, parse_flag_from_env, set_seed
 
 from llm.rollout.base import Rollout
+from llm.seeding import derive_seed
 from llm.train import build
 from llm.train.batch import collate, token_logprobs
 from llm.atomic import atomic_write_text
@@ -59,7 +59,7 @@ RESUMABLE_CHANGES = {"steps", "progress", "tensorboard", "eval", "checkpoint"}
 def step_seed(seed: int, step: int, rank: int, stream: int) -> int:
     """A 32-bit seed for one (run seed, step, rank, stream): rollouts and PAFT resampling draw from their
     own streams, so a resumed run draws exactly what the uninterrupted run drew."""
-    return int(np.random.SeedSequence([seed, step, rank, stream]).generate_state(1)[0])
+    return derive_seed(seed, step, rank, stream)
 
 
 def make_accelerator(config: TrainConfig) -> Accelerator:

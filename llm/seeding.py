@@ -1,0 +1,15 @@
+"""Derived seeds: one 32-bit seed per tuple of integers, mixed by numpy's ``SeedSequence``.
+
+``derive_seed(a, b, ...) = SeedSequence([a, b, ...]).generate_state(1)[0]``: distinct tuples give
+independent-looking streams, and the seed depends on the tuple only, so any part of a run (a rollout
+sample, an evaluation call, a training step's stream) can be reproduced on its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def derive_seed(*parts: int) -> int:
+    """A 32-bit seed mixed from ``parts`` (e.g. run seed, step, rank, stream) by ``numpy.random.SeedSequence``."""
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
