@@ -68,8 +68,6 @@ def checks(data: Table) -> list[Check]:
     for toy in ("one_logit", f"k_armed_{NUM_ARMS}"):
         qs, slopes, predicted, log_scale = _fits(data, toy)
         for q, s, p, log in zip(qs, slopes, predicted, log_scale):
-            if toy != "one_logit" and q not in (0.0, 0.75, 1.0):
-                continue
             what = "dT/d ln(1/p0)" if log else "log-log slope"
             out.append(Check.within(NAME, f"{what}, {toy}, q={q:g}", "exact flow, p0≤1e-6", s, p, SLOPE_TOL))
     return out

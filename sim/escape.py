@@ -29,7 +29,6 @@ import numpy as np
 import sympy as sp
 
 from sim.flow import integrate_flow
-from sim.policies import KArmedSoftmax, OneLogit
 
 P, p0_sym = sp.symbols("P p0", positive=True)
 
@@ -102,11 +101,6 @@ def measure_escape_time(policy, p0: float, q: float, target: float = 0.5, rtol: 
     return result.escape_time
 
 
-def measure_escape_grid(policy, p0s: np.ndarray, qs: np.ndarray, target: float = 0.5) -> np.ndarray:
-    """Escape times of the flow, shape (len(qs), len(p0s))."""
-    return np.array([[measure_escape_time(policy, float(p0), float(q), target) for p0 in p0s] for q in qs])
-
-
 @dataclass(frozen=True)
 class SlopeFit:
     """Least-squares fit of log T = slope · log p0 + intercept (or T = slope · ln(1/p0) + c, ``log_scale``)."""
@@ -130,8 +124,3 @@ def fit_slope(p0s: np.ndarray, times: np.ndarray, q: float) -> SlopeFit:
         return SlopeFit(q=q, slope=float(slope), predicted=1.0, log_scale=True)
     slope = np.polyfit(np.log(p0s), np.log(times), 1)[0]
     return SlopeFit(q=q, slope=float(slope), predicted=predicted_slope(q), log_scale=False)
-
-
-def default_policies() -> dict[str, object]:
-    """The two toys whose escape times are measured: one logit and a 5-armed softmax."""
-    return {"one_logit": OneLogit(), "k_armed_5": KArmedSoftmax(num_arms=5)}

@@ -211,10 +211,6 @@ class LinearSoftmaxPrompts:
         """∇ J_Q = (1/N) Σ_n P_n^(-q) ∇P_n."""
         return self._weighted_grad(theta, amplification(self.success_prob(theta), q))
 
-    def mass_on(self, theta: np.ndarray, answers: np.ndarray) -> np.ndarray:
-        """π_n[answers_n] for every prompt, shape (N,)."""
-        return self.probs(theta)[np.arange(len(answers)), answers]
-
     @classmethod
     def make(
         cls,
