@@ -22,7 +22,7 @@ import numpy as np
 
 from figures.common import Check, Table, q_colour, save_figure
 from sim.autoregressive import AutoregressivePolicy
-from sim.escape import measure_escape_time, predicted_slope
+from sim.escape import loglog_slope, measure_escape_time, predicted_slope
 from sim.estimator_study import analytic_moments, estimator_stats
 
 NAME = "fig_autoregressive"
@@ -96,7 +96,7 @@ def checks(data: Table) -> list[Check]:
                         float(np.max(np.abs(z))), 0.0, Z_TOL)]
     for q in QS:
         m = data.where(panel="escape", q=q) & (data["p0"] <= 1e-6)
-        slope = float(np.polyfit(np.log(data["p0"][m]), np.log(data["time"][m]), 1)[0])
+        slope = loglog_slope(data["p0"][m], data["time"][m])
         out.append(Check.within(NAME, f"log-log slope, AR toy, q={q:g}", "exact flow, p0≤1e-6", slope,
                                 predicted_slope(q), SLOPE_TOL))
     return out

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table, plot_escape_medians, q_colour, save_figure
-from sim.escape import closed_form_escape_time
+from sim.escape import closed_form_escape_time, loglog_slope
 from sim.policies import OneLogit
 from sim.stochastic import small_m_escape_time, train_stochastic
 
@@ -98,7 +98,7 @@ def plot(data: Table, stem: Path) -> None:
 
 
 def _slope(data: Table, mask: np.ndarray) -> float:
-    return float(np.polyfit(np.log(data["p0"][mask]), np.log(data["median"][mask]), 1)[0])
+    return loglog_slope(data["p0"][mask], data["median"][mask])
 
 
 def checks(data: Table) -> list[Check]:

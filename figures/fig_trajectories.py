@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table, q_colour, save_figure
+from sim.escape import loglog_slope
 from sim.flow import gradient_steps, integrate_flow
 from sim.policies import KArmedSoftmax, OneLogit
 
@@ -77,6 +78,6 @@ def checks(data: Table) -> list[Check]:
     steps = data.where(panel="steps")
     lrs = np.unique(data["lr"][steps])
     errors = np.array([data["max_error"][steps & data.where(lr=lr)][0] for lr in lrs])
-    order = float(np.polyfit(np.log(lrs), np.log(errors), 1)[0])
+    order = loglog_slope(lrs, errors)
     out = [Check.within(NAME, "gradient steps converge to the flow: error order in η", "exact flow", order, 1.0, 0.15)]
     return out

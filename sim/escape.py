@@ -101,6 +101,11 @@ def measure_escape_time(policy, p0: float, q: float, target: float = 0.5, rtol: 
     return result.escape_time
 
 
+def loglog_slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of log y against log x, the exponent a in y ∝ x^a."""
+    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+
+
 @dataclass(frozen=True)
 class SlopeFit:
     """Least-squares fit of log T = slope · log p0 + intercept (or T = slope · ln(1/p0) + c, ``log_scale``)."""
@@ -122,5 +127,4 @@ def fit_slope(p0s: np.ndarray, times: np.ndarray, q: float) -> SlopeFit:
     if q >= 1.0:
         slope = np.polyfit(np.log(1.0 / p0s), times, 1)[0]
         return SlopeFit(q=q, slope=float(slope), predicted=1.0, log_scale=True)
-    slope = np.polyfit(np.log(p0s), np.log(times), 1)[0]
-    return SlopeFit(q=q, slope=float(slope), predicted=predicted_slope(q), log_scale=False)
+    return SlopeFit(q=q, slope=loglog_slope(p0s, times), predicted=predicted_slope(q), log_scale=False)
