@@ -18,7 +18,7 @@ from llm.prompts import ANSWER_PREFIX, build_prompt
 from llm.rollout import SamplingConfig, make_engine
 from llm.scoring import get_scorer
 from llm.train.config import TrainConfig
-from tsallis.estimators import EstimatorOptions
+from tsallis.estimators import EstimatorOptions, compute_weights
 from tsallis.schedules import make_schedule
 
 RewardFn = Callable[[Example, str], float]
@@ -96,6 +96,19 @@ def estimator_options(config: TrainConfig, q: float, generator: Any) -> Estimato
         eps=a.grpo_eps,
         scale=a.grpo_scale,
     )
+
+
+def estimator_weights(config: TrainConfig, rewards: torch.Tensor, q: float, generator: Any) -> torch.Tensor:
+    """w (G, M) = ``tsallis.estimators.compute_weights`` for ``config.algo`` on ``rewards`` (G, M).
+
+    SFT groups are one gold target each, so every sample is a target; the other estimators take
+    :func:`estimator_options` (q, baseline, PAFT's seeded generator, GRPO's std settings).
+    """
+    if config.algo.name == "sft":
+        options = EstimatorOptions(targets=torch.ones_like(rewards))
+    else:
+        options = estimator_options(config, q, generator)
+    return compute_weights(config.algo.name, rewards, options)
 
 
 def q_schedule(config: TrainConfig):

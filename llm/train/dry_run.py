@@ -16,7 +16,6 @@ import torch
 from llm.train import build
 from llm.train.config import TrainConfig
 from llm.train.loss import get_aggregation
-from tsallis.estimators import EstimatorOptions, compute_weights
 
 
 @dataclass
@@ -54,11 +53,8 @@ def dry_run(config: TrainConfig) -> DryRunReport:
          if config.algo.name in ("garl", "paft") else f"not used by {config.algo.name}"))
     G, M = config.prompts_per_step, config.rollout.num_samples
     rewards = (torch.arange(G * M).reshape(G, M) % (G + 1) == 0).double()  # (G, M), a few successes
-    if config.algo.name == "sft":
-        weights = compute_weights("sft", rewards, EstimatorOptions(targets=torch.ones_like(rewards)))
-    else:
-        options = build.estimator_options(config, float(schedule(0)), torch.Generator().manual_seed(config.seed))
-        weights = compute_weights(config.algo.name, rewards, options)
+    generator = torch.Generator().manual_seed(config.seed)
+    weights = build.estimator_weights(config, rewards, float(schedule(0)), generator)
     add(("estimator", f"{config.algo.name} on a synthetic ({G}, {M}) reward batch: Σ|w| = {float(weights.abs().sum()):.4g}"))
     get_aggregation(config.algo.resolved_loss_agg)
     clip = config.algo.resolved_clip

@@ -50,7 +50,6 @@ from llm.train.metrics import MetricsWriter, UpdateMeans, peak_memory_gb
 from llm.train.order import PromptOrder
 from llm.train.progress import StepProgress
 from tsallis.diagnostics import group_diagnostics
-from tsallis.estimators import EstimatorOptions, compute_weights
 
 # settings a resumed run may change; any other difference from the saved config is an error
 RESUMABLE_CHANGES = {"steps", "progress", "tensorboard", "eval", "checkpoint"}
@@ -299,11 +298,7 @@ def sequence_coefficients(config: TrainConfig, rewards: torch.Tensor, q: float, 
     The loss's ``seq-sum`` mode divides by N = G·M sequences, so Σ A ℓ / N = (1/G) Σ_g Σ_m w_gm ℓ_gm.
     SFT groups are one gold target each (every sample is a target).
     """
-    if config.algo.name == "sft":
-        options = EstimatorOptions(targets=torch.ones_like(rewards))
-    else:
-        options = build.estimator_options(config, q, generator)
-    weights = compute_weights(config.algo.name, rewards, options)  # (G, M)
+    weights = build.estimator_weights(config, rewards, q, generator)  # (G, M)
     return (weights.shape[1] * weights).reshape(-1).float()
 
 
