@@ -92,9 +92,14 @@ def predicted_slope(q: float) -> float:
     return -(1.0 - q)
 
 
-def measure_escape_time(policy, p0: float, q: float, target: float = 0.5, rtol: float = 1e-10) -> float:
-    """Escape time of the exact flow from P = p0 to ``target`` (NaN if not reached within 100/p0)."""
-    theta0 = policy.theta_for(p0)
+def measure_escape_time(
+    policy, p0: float, q: float, target: float = 0.5, rtol: float = 1e-10, theta0: np.ndarray | None = None
+) -> float:
+    """Escape time of the exact flow from P = p0 to ``target`` (NaN if not reached within 100/p0).
+
+    The flow starts at ``policy.theta_for(p0)``, or at ``theta0`` when given (a start with P = p0).
+    """
+    theta0 = policy.theta_for(p0) if theta0 is None else theta0
     result = integrate_flow(policy, theta0, q, t_max=100.0 / p0, target=target, rtol=rtol, atol=1e-12)
     if not result.success:
         raise RuntimeError(f"flow failed for q={q}, p0={p0}: {result.message}")
