@@ -13,9 +13,10 @@ returns the same means::
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from llm.evaluation.loop import EvalConfig, evaluate as evaluate_questions
-from llm.rollout import SamplingConfig
-from llm.train.build import prompt_tokenizer
+from llm.train import build
 from llm.train.metrics import UpdateMeans
 
 FIELDS = {"maj_at_k": "maj@{k}", "pass_at_k": "pass@{k}", "mean_at_k": "pass@1", "f1": "f1", "format_ok": "format_ok"}
@@ -26,16 +27,13 @@ def evaluate(engine, tokenizer, data, config, seed: int, accelerator=None) -> di
     rank = accelerator.process_index if accelerator is not None else 0
     world = accelerator.num_processes if accelerator is not None else 1
     e = config.eval
-    sampling = SamplingConfig(
-        temperature=e.temperature,
-        top_p=config.rollout.top_p,
-        max_new_tokens=e.max_new_tokens or config.rollout.max_new_tokens,
-        stop=tuple(config.rollout.stop),
-    )
+    # the rollout settings, with the evaluation's own temperature and (when set) completion limit
+    sampling = replace(build.sampling_config(config), temperature=e.temperature,
+                       max_new_tokens=e.max_new_tokens or config.rollout.max_new_tokens)
     shard = data.eval[rank::world]
     means = UpdateMeans()
     if shard:
-        result = evaluate_questions(shard, engine, prompt_tokenizer(config, tokenizer), sampling,
+        result = evaluate_questions(shard, engine, build.prompt_tokenizer(config, tokenizer), sampling,
                                     EvalConfig(k=e.k, seed=seed + rank, prompts_per_call=8), show_progress=False)
         for record in result.records:
             for field, name in FIELDS.items():
