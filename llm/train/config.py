@@ -26,9 +26,6 @@ from tsallis.schedules import make_schedule
 
 _STRICT = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-ALGORITHMS = ("grpo", "garl", "paft", "sft", "rloo", "reinforce")
-LOSS_AGGREGATIONS = ("seq-sum", "token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm")
-
 
 class ConfigError(ValueError):
     """A recipe or override that does not validate; the message names the key and the value."""
@@ -290,11 +287,6 @@ class TrainConfig:
             raise ValueError("algo.name='grpo' needs rollout.num_samples >= 2 (a group of one has no advantage)")
 
     # ---- derived fields (computed, never set) ----
-    @property
-    def sequences_per_step(self) -> int:
-        """G·M sequences trained on per optimizer step (all ranks together)."""
-        return self.prompts_per_step * self.rollout.num_samples
-
     @property
     def q_label(self) -> str:
         """q as it appears in run names: the number, or the schedule kind (``qstep``)."""
