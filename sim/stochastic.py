@@ -43,7 +43,8 @@ class StochasticResult:
     ----------
     steps : (n,) steps at which P was recorded.
     p : (n, R) exact success probability of each run at those steps.
-    escape_step : (R,) first step with P >= target (NaN for runs that did not get there).
+    escape_step : (R,) first step with P >= target (NaN for runs that did not get there); without
+        ``stop_at_target`` the first *recorded* step, a multiple of ``record_every``.
     escape_time : (R,) flow time at escape, escape_step · η (NaN likewise).
     status : 1 if every run escaped, 0 if the budget ran out first; ``message`` says which.
     """
@@ -97,15 +98,14 @@ def train_stochastic(
             done = idx[p_active >= target]
             escape[done] = step
             active[done] = False
-        if step % record_every == 0 or step == num_steps:
+        finished = not active.any()  # every run escaped (only with stop_at_target)
+        if step % record_every == 0 or step == num_steps or finished:
             steps.append(step)
             history.append(policy.success_prob(theta))
             if not stop_at_target:
                 newly = np.isnan(escape) & (history[-1] >= target)
                 escape[newly] = step
-        if not active.any():
-            steps.append(step)
-            history.append(policy.success_prob(theta))
+        if finished:
             break
     status = int(np.all(np.isfinite(escape)))
     return StochasticResult(

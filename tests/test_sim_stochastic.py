@@ -16,6 +16,7 @@ def test_result_shapes_and_status():
     res = train_stochastic(toy, theta0, "garl_mean", 0.5, 8, 0.5, 2000, np.random.default_rng(0))
     assert res.status == 1 and res.frac_escaped == 1.0 and "every run" in res.message
     assert res.p.shape == (len(res.steps), 6)
+    assert np.all(np.diff(res.steps) > 0)  # the step at which the last run escapes is recorded once
     assert np.all(res.p[-1] >= 0.5)
     np.testing.assert_allclose(res.escape_time, res.escape_step * 0.5)
     stalled = train_stochastic(toy, theta0, "garl_mean", 0.5, 8, 1e-6, 5, np.random.default_rng(0))
