@@ -25,6 +25,7 @@ import numpy as np
 from sim.escape import closed_form_escape_time
 from sim.estimator_study import estimator_weights
 
+
 def small_m_escape_time(p0: float | np.ndarray, q: float, m: int) -> np.ndarray:
     """Predicted stochastic escape time (flow time) of the one-logit toy while P << 1/M:
     T_flow(p0; q = 0) / (M^q (1 - 1/M)), the q = 0 closed form sped up by the capped amplification
