@@ -26,6 +26,14 @@ from tsallis.schedules import make_schedule
 
 _STRICT = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
+Q_ALGORITHMS = ("garl", "paft")
+"""The estimators that use Tsallis q; the others ignore ``algo.q``."""
+
+
+def q_label(q: float | dict[str, Any]) -> str:
+    """q as it appears in run names and plot labels: the number, or the schedule kind (``step``)."""
+    return f"{q:g}" if isinstance(q, (int, float)) else str(q.get("kind", "schedule"))
+
 
 class ConfigError(ValueError):
     """A recipe or override that does not validate; the message names the key and the value."""
@@ -153,7 +161,7 @@ class AlgoConfig:
             raise ValueError(f"algo.q={self.q!r} is not a valid q schedule: {err}") from None
         if isinstance(self.q, float) and not 0.0 <= self.q <= 1.0:
             raise ValueError(f"algo.q must be in [0, 1], got algo.q={self.q!r}")
-        if self.name not in ("garl", "paft") and isinstance(self.q, dict):
+        if not self.uses_q and isinstance(self.q, dict):
             raise ValueError(f"algo.q={self.q!r} is a schedule but algo.name={self.name!r} does not use q")
         if self.name == "sft" and (self.clip_eps is not None or self.ppo_epochs > 1):
             raise ValueError(
@@ -164,6 +172,11 @@ class AlgoConfig:
             raise ValueError(
                 f"algo.ppo_epochs={self.ppo_epochs} reuses samples off-policy; set algo.clip_eps for {self.name!r}"
             )
+
+    @property
+    def uses_q(self) -> bool:
+        """Whether this estimator uses q (``Q_ALGORITHMS``); for the others q is 0 and left out of run names."""
+        return self.name in Q_ALGORITHMS
 
     @property
     def resolved_loss_agg(self) -> str:
@@ -287,15 +300,9 @@ class TrainConfig:
             raise ValueError("algo.name='grpo' needs rollout.num_samples >= 2 (a group of one has no advantage)")
 
     # ---- derived fields (computed, never set) ----
-    @property
-    def q_label(self) -> str:
-        """q as it appears in run names: the number, or the schedule kind (``qstep``)."""
-        q = self.algo.q
-        return f"{q:g}" if isinstance(q, float) else str(q.get("kind", "schedule"))
-
     def run_name(self, timestamp: str) -> str:
         """``{recipe}__{algo}_q{q}__seed{seed}__{timestamp}`` (cleanrl-style)."""
-        q = f"_q{self.q_label}" if self.algo.name in ("garl", "paft") else ""
+        q = f"_q{q_label(self.algo.q)}" if self.algo.uses_q else ""
         return f"{self.recipe}__{self.algo.name}{q}__seed{self.seed}__{timestamp}"
 
     def to_dict(self) -> dict[str, Any]:

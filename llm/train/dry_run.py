@@ -50,7 +50,7 @@ def dry_run(config: TrainConfig) -> DryRunReport:
     schedule = build.q_schedule(config)
     marks = sorted({0, config.steps // 2, config.steps - 1})
     add(("q schedule", ", ".join(f"q({s})={float(schedule(s)):g}" for s in marks)
-         if config.algo.name in ("garl", "paft") else f"not used by {config.algo.name}"))
+         if config.algo.uses_q else f"not used by {config.algo.name}"))
     G, M = config.prompts_per_step, config.rollout.num_samples
     rewards = (torch.arange(G * M).reshape(G, M) % (G + 1) == 0).double()  # (G, M), a few successes
     generator = torch.Generator().manual_seed(config.seed)

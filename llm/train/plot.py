@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from llm.train.config import Q_ALGORITHMS, q_label
 from llm.train.metrics import read_metrics
 
 PANELS = ("reward/mean", "groups/frac_no_success")
@@ -29,9 +30,7 @@ def run_label(run_dir: Path) -> str:
     config = yaml.safe_load(path.read_text())
     algo = config["algo"]["name"]
     q = config["algo"]["q"]
-    if algo not in ("garl", "paft"):
-        return algo
-    return f"{algo} q={q:g}" if isinstance(q, (int, float)) else f"{algo} q={q.get('kind', 'schedule')}"
+    return f"{algo} q={q_label(q)}" if algo in Q_ALGORITHMS else algo
 
 
 def write_plot_data(runs: list[Path], path: Path) -> list[dict[str, str]]:

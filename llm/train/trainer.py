@@ -207,7 +207,7 @@ def train(
     # ---------------- loop ----------------
     for step in range(start + 1, config.steps + 1):
         t_start = time.perf_counter()
-        q = float(schedule(step - 1)) if algo in ("garl", "paft") else 0.0
+        q = float(schedule(step - 1)) if config.algo.uses_q else 0.0
         indices = order.take(G)[rank::world]
         examples = [data.train[i] for i in indices]
 
