@@ -59,15 +59,19 @@ def metrics(toy: LinearSoftmaxPrompts, theta: np.ndarray) -> dict[str, float]:
 def track_flow(toy: LinearSoftmaxPrompts, q: float, times: np.ndarray, rtol: float = 1e-6) -> MemorisationTrace:
     """Integrate the exact flow of J_Q from W = 0 (the cold start set by the toy's offset) and record metrics."""
     clean = ~toy.noisy
+
+    def clean_p(theta: np.ndarray) -> float:
+        return float(toy.success_prob(theta)[clean].mean())
+
     result = integrate_flow(toy, np.zeros(toy.dim), q, t_max=float(times[-1]), target=None, t_eval=times,
-                            measure=lambda th: float(toy.success_prob(th)[clean].mean()), rtol=rtol, atol=1e-9)
+                            measure=clean_p, rtol=rtol, atol=1e-9)
     if not result.success:
         raise RuntimeError(f"memorisation flow failed at q={q}: {result.message}")
     table = [metrics(toy, th) for th in result.theta]
     columns = {key: np.array([row[key] for row in table]) for key in table[0]}
     # the escape time exactly, from a second solve that stops at the event clean_p = 1/2
-    escape = integrate_flow(toy, np.zeros(toy.dim), q, t_max=float(times[-1]), target=0.5,
-                            measure=lambda th: float(toy.success_prob(th)[clean].mean()), rtol=rtol, atol=1e-9)
+    escape = integrate_flow(toy, np.zeros(toy.dim), q, t_max=float(times[-1]), target=0.5, measure=clean_p,
+                            rtol=rtol, atol=1e-9)
     return MemorisationTrace(t=result.t, escape_time=escape.escape_time, status=result.status, message=result.message,
                              **columns)
 
