@@ -11,8 +11,6 @@ Run (CPU, one thread, as the figures below the table are meant to be compared)::
 samples make this figure drop).
 Peak memory is the peak resident set size during generation (sampled every 5 ms from /proc/self/statm) on CPU,
 or ``torch.cuda.max_memory_allocated`` on GPU, and its growth over the level before generation.
-
-The trainer's benchmark imports :func:`measure_rollout` and :class:`PeakMemory` from here.
 """
 
 from __future__ import annotations
