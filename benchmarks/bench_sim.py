@@ -22,20 +22,11 @@ from rich.console import Console
 from rich.table import Table
 from threadpoolctl import threadpool_limits
 
-from figures.common import run_figure
-from figures.registry import FIGURE_NAMES, load_figure
+from figures.cli import regenerate
+from figures.registry import FIGURE_NAMES
 from sim.autoregressive import AutoregressivePolicy
 from sim.estimator_study import sample_gradients
 from sim.policies import KArmedSoftmax, OneLogit
-
-
-def time_figures(names: list[str], out: Path, quick: bool, seed: int) -> dict[str, float]:
-    seconds = {}
-    for name in names:
-        start = time.perf_counter()
-        run_figure(load_figure(name), out, quick, seed)
-        seconds[name] = time.perf_counter() - start
-    return seconds
 
 
 def mc_throughput(repeats: int = 5) -> list[tuple[str, str, int, int, float]]:
@@ -66,7 +57,7 @@ def main() -> None:
     console = Console(width=120)
     with threadpool_limits(limits=1), tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
-        seconds = time_figures(list(args.only or FIGURE_NAMES), out, args.quick, args.seed)
+        _, seconds = regenerate(list(args.only or FIGURE_NAMES), out, args.quick, args.seed, console, jobs=1)
         table = Table(title=f"figure regeneration ({'quick' if args.quick else 'full'}, one process, BLAS 1 thread)")
         table.add_column("figure")
         table.add_column("seconds", justify="right")
