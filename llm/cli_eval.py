@@ -54,12 +54,12 @@ def _git_commit() -> str | None:
 
 
 def _policy(args: argparse.Namespace):
-    from llm.models import load_policy, tiny_random_policy
+    from llm.models import DEFAULT_MODEL, load_policy, tiny_random_policy
     if args.tiny_random:
         model, tokenizer = tiny_random_policy(seed=args.seed)
         return model.to(args.device).eval(), tokenizer, "tiny-random"
     model, tokenizer = load_policy(args.model, device=args.device, dtype=args.dtype)
-    return model, tokenizer, args.model or "smollm2-135m-instruct"
+    return model, tokenizer, args.model or DEFAULT_MODEL
 
 
 def run(args: argparse.Namespace) -> int:
