@@ -74,7 +74,7 @@ def plot(data: Table, stem: Path) -> None:
                 ax.plot(x, -data["delta_rel_bias"][m], "--", color=COLOURS[key], lw=1)
         ax.plot([], [], "k-", label="exact binomial sum (core)")
         ax.plot([], [], "k--", label="delta method (core)")
-        ax.set(xscale="log", yscale="symlog", xlabel=xlabel, ylabel="−relative bias  −(E[ĝ] − P^(−q)∇P)/(P^(−q)∇P)")
+        ax.set(xscale="log", xlabel=xlabel, ylabel="−relative bias  −(E[ĝ] − P^(−q)∇P)/(P^(−q)∇P)")
         ax.set_yscale("symlog", linthresh=1e-3)
     axes[0].set_title(f"(a) vs M at P = {P_FIXED}, q = {Q_BIAS}")
     axes[1].set_title(f"(b) vs P at M = {M_FIXED}, q = {Q_BIAS}")
