@@ -4,8 +4,9 @@ Maths
 -----
 ::
 
-    dθ/dt = Σ_x P_x(θ)^(-q) ∇P_x(θ),     θ(0) = θ0,
+    dθ/dt = ∇J_Q(θ) = E_x[P_x(θ)^(-q) ∇P_x(θ)],     θ(0) = θ0,
 
+(one prompt: P^(-q) ∇P; N prompts: the mean over them, as ``policy.flow`` computes it),
 integrated with :func:`scipy.integrate.solve_ivp` until the success probability P(θ(t)) reaches
 ``target`` (a terminal event) or t = ``t_max``. The default method is LSODA, which switches to a
 stiff (BDF) solver by itself when it detects stiffness, so it is safe near the optimum where the

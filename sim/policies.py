@@ -1,10 +1,12 @@
 """Toy policies whose success probability P_θ and its gradient ∇P are exact.
 
-Every policy exposes the same four methods, vectorised over leading "instance" axes of θ:
+Every policy exposes the same methods, vectorised over leading "instance" axes of θ:
 
 * ``success_prob(theta)``: P_θ, shape ``theta.shape[:-1]`` (or per prompt for the multi-instance toy).
-* ``grad_success(theta)``: ∇_θ P_θ, shape of ``theta`` (summed over prompts where there are several).
-* ``flow(theta, q)``: the exact ascent direction ∇ J_Q = Σ_x P_x^(-q) ∇P_x, shape of ``theta``.
+* ``grad_success(theta)``: ∇_θ P_θ, shape of ``theta`` (of the mean (1/N) Σ_n P_n over the N prompts
+  of the multi-prompt toy).
+* ``flow(theta, q)``: the exact ascent direction ∇ J_Q = P^(-q) ∇P, shape of ``theta`` (the mean
+  (1/N) Σ_n P_n^(-q) ∇P_n over the prompts of the multi-prompt toy).
 * ``sample(theta, rng, m)``: M on-policy samples per instance, returned as rewards (..., M) and the
   score vectors ∇ log p_θ(z) (..., M, D), which is what the Monte Carlo estimators consume.
 * ``score_moments(theta)`` (single-prompt toys): ∇P and Var[s | r = 1], Var[s | r = 0] per coordinate,
