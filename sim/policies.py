@@ -113,8 +113,10 @@ class KArmedSoftmax:
         return pi * (self.mask - (pi @ self.mask)[..., None])
 
     def flow(self, theta: np.ndarray, q: float | np.ndarray) -> np.ndarray:
-        p = self.success_prob(theta)[..., None]
-        return amplification(p, q) * self.grad_success(theta)
+        """∇ ln_q P = P^(-q) ∇P with ∇P_j = π_j (1[j∈C] - P), from one softmax."""
+        pi = self.probs(theta)
+        p = (pi @ self.mask)[..., None]
+        return amplification(p, q) * (pi * (self.mask - p))
 
     def success_rate(self, theta: np.ndarray, q: float) -> np.ndarray:
         """dP/dt under the flow, by the one-correct-arm formula P^(2-q) ((1-P)^2 + Σ_{j≠c} π_j^2).
