@@ -1,11 +1,12 @@
 """Per-benchmark scorers: completion text -> prediction, EM, F1, correctness, reward and vote key.
 
-Every scorer has the same three methods (``example`` is an :class:`llm.data.Example`):
+Every scorer has the same two methods (``example`` is an :class:`llm.data.Example`):
 
 * ``score(example, completion) -> dict`` with ``prediction`` (the extracted answer, "" if none),
   ``format_ok`` (an answer was found), ``em``, ``f1``, ``correct`` (bool) and ``vote_key``;
-* ``reward(example, completion) -> float``: the binary training reward r(x, z) = [correct] ∈ {0, 1};
-* ``vote_key(example, completion) -> str | None``: the answer class used by maj@k (None: no vote).
+* ``reward(example, completion) -> float``: the binary training reward r(x, z) = [correct] ∈ {0, 1}.
+
+``score(...)["vote_key"]`` is the answer class used by maj@k (None: no vote).
 
 HotPotQA: correct = EM against the single gold answer; F1 with the yes/no rule.
 MuSiQue: correct = max EM over the answer and its aliases; F1 = max F1 with the empty-token rule.
@@ -32,7 +33,7 @@ def _no_answer() -> dict[str, Any]:
 
 
 class _Scorer:
-    """Shared ``reward`` and ``vote_key``; subclasses implement ``score``."""
+    """Shared ``reward``; subclasses implement ``score``."""
 
     def score(self, example: "Example", completion: str) -> dict[str, Any]:
         raise NotImplementedError
@@ -40,9 +41,6 @@ class _Scorer:
     def reward(self, example: "Example", completion: str) -> float:
         """r(x, z) = 1 if the completion's answer is correct, else 0."""
         return float(self.score(example, completion)["correct"])
-
-    def vote_key(self, example: "Example", completion: str) -> str | None:
-        return self.score(example, completion)["vote_key"]
 
 
 @dataclass(frozen=True)
