@@ -7,7 +7,7 @@ import pytest
 from llm.data import load_benchmark, shipped_path
 from llm.scoring import get_scorer
 from llm.scoring.finqa_match import parse_answer, strict_match, tolerant_match, vote_key
-from llm.scoring.finqa_program import ProgramError, execute_program, parse_program
+from llm.finqa_program import ProgramError, execute_program, parse_program
 
 
 def test_executor_reproduces_exe_ans_on_every_shipped_record():

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from llm.data.records import Example, RecordSource
-from llm.scoring.finqa_program import ProgramError, format_number, parse_program
+from llm.finqa_program import ProgramError, format_number, parse_program
 
 BENCHMARK = "finqa"
 

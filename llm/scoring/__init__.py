@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from llm.scoring.extract import extract_answer
-from llm.scoring.finqa_program import ProgramError, execute_program
+from llm.finqa_program import ProgramError, execute_program
 from llm.scoring.normalize import exact_match, normalize_answer, token_f1
 from llm.scoring.scorers import FinQAScorer, QAScorer
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from llm.scoring.finqa_program import RESULT_DECIMALS, ProgramError, execute_program, parse_number
+from llm.finqa_program import RESULT_DECIMALS, ProgramError, execute_program, parse_number
 
 RTOL = 1e-2
 ATOL = 5e-6

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from llm.scoring import finqa_match
 from llm.scoring.extract import extract_answer
-from llm.scoring.finqa_program import ProgramError, parse_number
+from llm.finqa_program import ProgramError, parse_number
 from llm.scoring.normalize import max_over_golds, normalize_answer
 
 if TYPE_CHECKING:
