@@ -3,8 +3,8 @@
 Setting
 -------
 Each of G prompts x_g has M samples z_gm ~ p_θ(·|x_g) with rewards r_gm in [0, 1]; ``rewards`` has
-shape (G, M). Every estimator returns ``weights`` of the same shape and type, and the gradient
-estimate for group g is::
+shape (G, M). Every estimator returns ``weights`` of the same shape, type and dtype, and the
+gradient estimate for group g is::
 
     ĝ_g = Σ_m weights[g, m] · ∇ log p_θ(z_gm)        (an ascent direction)
 
@@ -15,22 +15,42 @@ Registry
 --------
 Estimators are registered under an :class:`EstimatorName` and share one signature
 ``fn(rewards, options) -> weights``; options that only some estimators use live in
-:class:`EstimatorOptions`. Fetch one with :func:`get_estimator` or call :func:`compute_weights`.
+:class:`EstimatorOptions`. The registration is the only description of an estimator: its
+:class:`~tsallis.registry.EstimatorSpec` says which options it reads (hence whether it uses q, needs
+a generator or trains on given targets), its weight formula and a one-line description; see
+:mod:`tsallis.registry` for the queries (``estimator_spec``, ``uses_q``, ``unused_options``,
+``option_specs``, ``markdown_table``). Call one with :func:`compute_weights`. Adding an estimator is
+one :class:`EstimatorName` member, its function and its ``@register_estimator`` below (plus an
+``EstimatorOptions`` field if it needs a new option).
 
 Edge cases, common to all: a group whose rewards are all zero (P̂ = 0) gets all-zero weights, never
-NaN or inf; weights are finite for every q in [0, 1], every M >= 1 and every group in [0, 1]^M.
+NaN or inf; weights are finite for every q in [0, 1], every M >= 1 and every group in [0, 1]^M; G = 0
+gives a (0, M) result. Rewards that are NaN or outside [0, 1] raise ``ValueError`` naming rewards.
+float16 and bfloat16 rewards are computed in float32 and returned in their own dtype; torch weights
+never carry the rewards' autograd graph (the rewards are read detached).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any
 
-from tsallis._arrays import as_float_array, as_like, check_groups, check_q
+from tsallis._arrays import (
+    as_float_array,
+    as_like,
+    as_working_array,
+    check_choice,
+    check_group_q,
+    check_groups,
+    check_integer,
+    check_number,
+    check_unit_interval,
+    to_dtype,
+)
 from tsallis.qlog import amplification
-from tsallis.resampling import RESAMPLING_SCHEMES, kish_ess, resample_counts
+from tsallis.resampling import RESAMPLING_SCHEMES, check_generator, kish_ess, resample_counts
 
 BASELINES = ("none", "mean", "loo")
 GRPO_SCALES = ("group", "batch", "none")
@@ -47,65 +67,97 @@ class EstimatorName(str, Enum):
     SFT = "sft"
 
 
+def _check_array_or_none(name: str, value: Any, unit_interval: bool = False) -> None:
+    """None, or a numeric array whose entries are finite (and in [0, 1] with ``unit_interval``)."""
+    if value is None:
+        return
+    values, xp = as_float_array(value, name)
+    if unit_interval:
+        check_unit_interval(values, name)
+    elif not bool(xp.all(xp.isfinite(values))):
+        raise ValueError(f"{name} must be finite, got a NaN or inf entry")
+
+
+def _option(default: Any, doc: str, check: Any, choices: tuple | None = None, per_call: bool = False) -> Any:
+    """A field of :class:`EstimatorOptions` carrying its documentation and its check ``check(name, value)``.
+
+    ``choices`` lists the allowed values of a categorical option; ``per_call`` marks an input supplied
+    with each batch (a generator, an array) rather than a setting a configuration file would hold.
+    """
+    return field(default=default, metadata={"doc": doc, "check": check, "choices": choices, "per_call": per_call})
+
+
 @dataclass(frozen=True)
 class EstimatorOptions:
-    """Everything an estimator may need beyond the rewards; each estimator reads only its own fields."""
+    """Everything an estimator may need beyond the rewards; each estimator reads only the fields its
+    registration lists. Every field is checked on construction and a bad value raises ``ValueError``
+    naming the field and the value. Each field's documentation is in its metadata (``"doc"``), the
+    single source of the docs table, CLI help and config schemas (``tsallis.registry.option_specs``).
+    """
 
-    q: float | Any = 0.0
-    """Tsallis index in [0, 1] (GARL, PAFT). 0 = RLVR, 1 = log marginal likelihood. An array
-    broadcastable against (G, 1) gives each group its own q (the simulator trains several q at once)."""
-    baseline: str = "mean"
-    """GARL baseline b_m: "none" (0), "mean" (P̂, includes the sample itself) or "loo" (mean of the other M-1)."""
-    num_resamples: int = 1
-    """PAFT: K, how many trajectories are importance-resampled per group (K >= 1)."""
-    generator: Any = None
-    """PAFT: numpy ``Generator`` or ``torch.Generator`` supplying the resampling uniforms (required)."""
-    proposal_logw: Any = None
-    """PAFT: (G, M) log p_θ(z) - log proposal(z) when samples come from another policy; None = on-policy."""
-    resampling: str = "multinomial"
-    """PAFT: "multinomial" (iid draws) or "systematic" (lower variance, same expectation)."""
-    std_ddof: int = 1
-    """GRPO: 1 = Bessel-corrected group std (TRL and verl), 0 = population std sqrt(P̂(1-P̂)) for binary rewards."""
-    eps: float = 1e-4
-    """GRPO: added to the std; 1e-4 is TRL's value, verl uses 1e-6."""
-    scale: str = "group"
-    """GRPO: divide by the "group" std, the whole "batch" std (TRL's scale_rewards="batch"), or "none" (Dr. GRPO)."""
-    targets: Any = None
-    """SFT: (G, M) 0/1 mask of target samples (e.g. gold demonstrations; pass the rewards for filter-then-SFT)."""
+    q: Any = _option(0.0, "Tsallis index in [0, 1]: 0 = RLVR, 1 = log marginal likelihood. An array of "
+                     "shape (G, 1) gives each group its own q (the simulator trains several q at once).",
+                     lambda name, value: check_group_q(value))
+    baseline: str = _option("mean", 'GARL baseline b_m: "none" (0), "mean" (P̂, includes the sample itself) '
+                            'or "loo" (mean of the other M-1).', check_choice, BASELINES)
+    num_resamples: int = _option(1, "PAFT: K, how many trajectories are importance-resampled per group (K >= 1).",
+                                 lambda name, value: check_integer(name, value, 1))
+    generator: Any = _option(None, "PAFT: numpy Generator or torch.Generator supplying the resampling uniforms "
+                             "(required).", lambda name, value: check_generator(value, allow_none=True),
+                             per_call=True)
+    proposal_logw: Any = _option(None, "PAFT: (G, M) log p_θ(z) - log proposal(z) when samples come from "
+                                 "another policy; None = on-policy.", _check_array_or_none, per_call=True)
+    resampling: str = _option("multinomial", 'PAFT: "multinomial" (iid draws) or "systematic" (lower variance, '
+                              "same expectation).", check_choice, RESAMPLING_SCHEMES)
+    std_ddof: int = _option(1, "GRPO: 1 = Bessel-corrected group std (TRL and verl), 0 = population std "
+                            "sqrt(P̂(1-P̂)) for binary rewards.", check_choice, (0, 1))
+    eps: float = _option(1e-4, "GRPO: added to the std (>= 0); 1e-4 is TRL's value, verl uses 1e-6.",
+                         lambda name, value: check_number(name, value, 0.0))
+    scale: str = _option("group", 'GRPO: divide by the "group" std, the whole "batch" std (TRL\'s '
+                         'scale_rewards="batch"), or "none" (Dr. GRPO).', check_choice, GRPO_SCALES)
+    targets: Any = _option(None, "SFT: (G, M) mask of target samples in [0, 1] (e.g. gold demonstrations; "
+                           "pass the rewards for filter-then-SFT).",
+                           lambda name, value: _check_array_or_none(name, value, unit_interval=True),
+                           per_call=True)
 
     def __post_init__(self) -> None:
-        check_q(self.q)
-        if self.baseline not in BASELINES:
-            raise ValueError(f"baseline must be one of {BASELINES}, got baseline={self.baseline!r}")
-        if isinstance(self.num_resamples, bool) or not isinstance(self.num_resamples, int) or self.num_resamples < 1:
-            raise ValueError(f"num_resamples (K) must be an integer >= 1, got num_resamples={self.num_resamples!r}")
-        if self.resampling not in RESAMPLING_SCHEMES:
-            raise ValueError(f"resampling must be one of {RESAMPLING_SCHEMES}, got resampling={self.resampling!r}")
-        if self.std_ddof not in (0, 1):
-            raise ValueError(f"std_ddof must be 0 or 1, got std_ddof={self.std_ddof!r}")
-        if not self.eps >= 0:
-            raise ValueError(f"eps must be >= 0, got eps={self.eps!r}")
-        if self.scale not in GRPO_SCALES:
-            raise ValueError(f"scale must be one of {GRPO_SCALES}, got scale={self.scale!r}")
+        for f in fields(self):
+            check, choices = f.metadata["check"], f.metadata["choices"]
+            if choices is None:
+                check(f.name, getattr(self, f.name))
+            else:
+                check(f.name, getattr(self, f.name), choices)
 
 
-def _groups(rewards: Any) -> tuple[Any, Any, int]:
-    rewards, xp = as_float_array(rewards, "rewards")
-    check_groups(rewards)
-    return rewards, xp, rewards.shape[1]
+OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(EstimatorOptions))
 
 
-def _leave_one_out_mean(rewards: Any, xp: Any, m: int) -> Any:
-    """b_m = (Σ_i r_i - r_m) / (M - 1); 0 when M = 1 (there is no other sample)."""
-    if m == 1:
-        return xp.zeros_like(rewards)
-    return (xp.sum(rewards, axis=1, keepdims=True) - rewards) / (m - 1)
+def _groups(x: Any, name: str = "rewards") -> tuple[Any, Any, Any]:
+    """(x (G, M) detached, in at least float32; its namespace; the dtype to return weights in), checked."""
+    x, xp, dtype = as_working_array(x, name)
+    check_groups(x, name)
+    if hasattr(x, "detach"):
+        x = x.detach()
+    return x, xp, dtype
+
+
+def _centred(rewards: Any, p_hat: Any, baseline: str, xp: Any) -> Any:
+    """r_m - b_m (G, M) for the GARL baselines; b^LOO_m = (Σ_i r_i - r_m)/(M - 1), 0 when M = 1."""
+    check_choice("baseline", baseline, BASELINES)
+    m = rewards.shape[1]
+    if baseline == "none":
+        return rewards
+    if baseline == "mean":
+        return rewards - p_hat
+    if m == 1:  # no other sample: b = 0
+        return rewards
+    return rewards - (xp.sum(rewards, axis=1, keepdims=True) - rewards) / (m - 1)
 
 
 def reinforce(rewards: Any) -> Any:
     """REINFORCE without a baseline: w_m = r_m / M, an unbiased estimate of ∇P."""
-    rewards, _, m = _groups(rewards)
-    return rewards / m
+    rewards, xp, dtype = _groups(rewards)
+    return to_dtype(rewards / rewards.shape[1], dtype, xp)
 
 
 def rloo(rewards: Any) -> Any:
@@ -113,10 +165,11 @@ def rloo(rewards: Any) -> Any:
 
     Unbiased for ∇P because b_m does not depend on z_m. With M = 1 there is no baseline: w = r.
     """
-    rewards, xp, m = _groups(rewards)
+    rewards, xp, dtype = _groups(rewards)
+    m = rewards.shape[1]
     if m == 1:
-        return rewards
-    return (rewards - xp.mean(rewards, axis=1, keepdims=True)) / (m - 1)
+        return to_dtype(rewards, dtype, xp)
+    return to_dtype((rewards - xp.mean(rewards, axis=1, keepdims=True)) / (m - 1), dtype, xp)
 
 
 def garl(rewards: Any, q: Any, baseline: str = "mean") -> Any:
@@ -132,19 +185,13 @@ def garl(rewards: Any, q: Any, baseline: str = "mean") -> Any:
     :mod:`tsallis.bias` for the exact value and the delta-method term. Edge cases: P̂ = 0 gives
     w = 0 (amplification set to 0); an all-one group with the mean or LOO baseline gives w = 0.
 
-    ``q`` may be an array broadcastable against (G, 1), e.g. one q per group.
+    ``q`` is a number or an array of shape (G, 1), one q per group.
     """
-    rewards, xp, m = _groups(rewards)
-    if baseline not in BASELINES:
-        raise ValueError(f"baseline must be one of {BASELINES}, got baseline={baseline!r}")
+    rewards, xp, dtype = _groups(rewards)
+    check_group_q(q, rewards.shape[0])
     p_hat = xp.mean(rewards, axis=1, keepdims=True)  # (G, 1)
-    if baseline == "none":
-        centred = rewards
-    elif baseline == "mean":
-        centred = rewards - p_hat
-    else:
-        centred = rewards - _leave_one_out_mean(rewards, xp, m)
-    return amplification(p_hat, q) * centred / m
+    centred = _centred(rewards, p_hat, baseline, xp)
+    return to_dtype(amplification(p_hat, q) * centred / rewards.shape[1], dtype, xp)
 
 
 def paft(
@@ -171,15 +218,15 @@ def paft(
     Parameters
     ----------
     rewards : (G, M) rewards in [0, 1].
-    q : float or array broadcastable against (G, 1), in [0, 1].
+    q : float or array of shape (G, 1), in [0, 1].
     num_resamples : K >= 1.
     generator : numpy ``Generator`` or ``torch.Generator``.
     proposal_logw : optional (G, M) log importance ratios log p_θ(z) - log proposal(z).
     resampling : "multinomial" or "systematic" (see :mod:`tsallis.resampling`).
     """
-    rewards, xp, _ = _groups(rewards)
-    if isinstance(num_resamples, bool) or not isinstance(num_resamples, int) or num_resamples < 1:
-        raise ValueError(f"num_resamples (K) must be an integer >= 1, got num_resamples={num_resamples!r}")
+    rewards, xp, dtype = _groups(rewards)
+    check_group_q(q, rewards.shape[0])
+    check_integer("num_resamples", num_resamples, 1)
     if generator is None:
         raise ValueError("paft needs generator= (a numpy Generator or torch.Generator) for its resampling, got None")
     importance = _importance_ratios(proposal_logw, rewards, xp)  # (G, M), max 1 per row
@@ -187,18 +234,19 @@ def paft(
     p_hat = xp.sum(omega, axis=1, keepdims=True) / xp.sum(importance, axis=1, keepdims=True)  # (G, 1)
     counts = resample_counts(omega, num_resamples, generator, resampling, xp)  # (G, M)
     attenuation = p_hat * amplification(p_hat, q)  # P̂^(1-q), 0 at P̂ = 0
-    return counts * attenuation / num_resamples
+    return to_dtype(counts * attenuation / num_resamples, dtype, xp)
 
 
 def _importance_ratios(proposal_logw: Any, rewards: Any, xp: Any) -> Any:
     """exp(logw - max_m logw) per group: importance ratios up to a per-group constant (which cancels)."""
     if proposal_logw is None:
         return xp.ones_like(rewards)
+    _check_array_or_none("proposal_logw", proposal_logw)
     logw = as_like(as_float_array(proposal_logw, "proposal_logw")[0], rewards, xp)
+    if hasattr(logw, "detach"):
+        logw = logw.detach()
     if tuple(logw.shape) != tuple(rewards.shape):
         raise ValueError(f"proposal_logw must have the rewards' shape {tuple(rewards.shape)}, got {tuple(logw.shape)}")
-    if not bool(xp.all(xp.isfinite(logw))):
-        raise ValueError("proposal_logw must be finite, got a NaN or inf entry")
     return xp.exp(logw - xp.max(logw, axis=1, keepdims=True))
 
 
@@ -207,8 +255,8 @@ def resampling_ess(rewards: Any, proposal_logw: Any = None) -> Any:
 
     On-policy with binary rewards this is the number of successes; it is 0 for a group with none.
     """
-    rewards, xp, _ = _groups(rewards)
-    return kish_ess(rewards * _importance_ratios(proposal_logw, rewards, xp), xp)
+    rewards, xp, dtype = _groups(rewards)
+    return to_dtype(kish_ess(rewards * _importance_ratios(proposal_logw, rewards, xp), xp), dtype, xp)
 
 
 def grpo(rewards: Any, std_ddof: int = 1, eps: float = 1e-4, scale: str = "group") -> Any:
@@ -217,24 +265,27 @@ def grpo(rewards: Any, std_ddof: int = 1, eps: float = 1e-4, scale: str = "group
     Convention (default): TRL's, the Bessel-corrected group std (ddof = 1) and ε = 1e-4. verl uses the
     same std with ε = 1e-6; ``std_ddof=0`` gives the population std, sqrt(P̂(1-P̂)) for binary rewards;
     ``scale="batch"`` divides by the std over all G·M rewards; ``scale="none"`` is Dr. GRPO (no std).
-    A group of one, or one whose rewards are all equal, gives A = 0. For binary rewards a success gets
+    A group of one, or one whose rewards are all equal, gives A = 0 exactly, for every ε >= 0 (ε = 0
+    included: the 0/0 of a constant group is defined as 0). For binary rewards a success gets
     sqrt((1-P̂)/P̂)/M (population std, ε -> 0): GRPO amplifies like P̂^(-1/2), GARL at q ≈ 1/2.
     """
-    rewards, xp, m = _groups(rewards)
-    if std_ddof not in (0, 1):
-        raise ValueError(f"std_ddof must be 0 or 1, got std_ddof={std_ddof!r}")
-    if scale not in GRPO_SCALES:
-        raise ValueError(f"scale must be one of {GRPO_SCALES}, got scale={scale!r}")
-    centred = rewards - xp.mean(rewards, axis=1, keepdims=True)
+    rewards, xp, dtype = _groups(rewards)
+    check_choice("std_ddof", std_ddof, (0, 1))
+    check_number("eps", eps, 0.0)
+    check_choice("scale", scale, GRPO_SCALES)
+    m = rewards.shape[1]
+    constant = xp.max(rewards, axis=1, keepdims=True) == xp.min(rewards, axis=1, keepdims=True)  # (G, 1)
+    centred = xp.where(constant, xp.zeros_like(rewards), rewards - xp.mean(rewards, axis=1, keepdims=True))
     if scale == "none":
-        return centred / m
-    values = rewards if scale == "group" else xp.reshape(rewards, (1, -1))
+        return to_dtype(centred / m, dtype, xp)
+    values = rewards if scale == "group" else xp.reshape(rewards, (1, -1))  # (G, M) or (1, G·M)
     n = values.shape[1]
     if n - std_ddof < 1:
-        return xp.zeros_like(rewards)
+        return to_dtype(xp.zeros_like(rewards), dtype, xp)
     deviation = values - xp.mean(values, axis=1, keepdims=True)
-    std = xp.sqrt(xp.sum(deviation * deviation, axis=1, keepdims=True) / (n - std_ddof))
-    return centred / (std + eps) / m
+    denominator = xp.sqrt(xp.sum(deviation * deviation, axis=1, keepdims=True) / (n - std_ddof)) + eps
+    safe = xp.where(denominator > 0, denominator, xp.ones_like(denominator))  # 0 only where centred is 0
+    return to_dtype(centred / safe / m, dtype, xp)
 
 
 def sft(targets: Any) -> Any:
@@ -243,49 +294,123 @@ def sft(targets: Any) -> Any:
     ``targets`` is a (G, M) mask (weights in [0, 1] are allowed); a group without targets gets w = 0.
     It is the expectation of PAFT at q = 1 over the resampling when the targets are the successes.
     """
-    targets, xp, _ = _groups(targets)
+    targets, xp, dtype = _groups(targets, "targets")
     total = xp.sum(targets, axis=1, keepdims=True)
-    return targets / xp.where(total > 0, total, xp.ones_like(total))
+    return to_dtype(targets / xp.where(total > 0, total, xp.ones_like(total)), dtype, xp)
 
 
 EstimatorFn = Callable[[Any, EstimatorOptions], Any]
-_REGISTRY: dict[EstimatorName, EstimatorFn] = {}
+"""The shared signature: ``fn(rewards (G, M), options) -> weights (G, M)``."""
 
 
-def register_estimator(name: EstimatorName | str) -> Callable[[EstimatorFn], EstimatorFn]:
-    """Decorator registering ``fn(rewards, options) -> weights`` under ``name``; a taken name raises."""
+@dataclass(frozen=True)
+class EstimatorSpec:
+    """What the registry knows about one estimator: everything a trainer, a CLI or a docs table needs."""
+
+    name: str
+    """The registered name (an :class:`EstimatorName` value)."""
+    fn: EstimatorFn
+    """``fn(rewards, options) -> weights``."""
+    formula: str
+    """The weight w_m in one line, for docs tables (e.g. ``P̂^(−q)(r_m − b_m)/M``)."""
+    description: str
+    """One line: what it is and its neighbours on the continuum."""
+    options: tuple[str, ...]
+    """The :class:`EstimatorOptions` fields ``fn`` reads; it ignores every other field."""
+    min_samples: int = 1
+    """The smallest group size M for which the weights carry any signal (GRPO: 2)."""
+
+    @property
+    def uses_q(self) -> bool:
+        """Whether the Tsallis index q enters the weights (``"q"`` is among the options read)."""
+        return "q" in self.options
+
+    @property
+    def needs_generator(self) -> bool:
+        """Whether the weights are random and need ``options.generator`` (PAFT's resampling)."""
+        return "generator" in self.options
+
+    @property
+    def trains_on_targets(self) -> bool:
+        """Whether it trains on given targets (``options.targets``, e.g. gold answers) rather than on samples."""
+        return "targets" in self.options
+
+
+_REGISTRY: dict[EstimatorName, EstimatorSpec] = {}
+
+
+def register_estimator(
+    name: EstimatorName | str, *, formula: str, description: str, options: tuple[str, ...], min_samples: int = 1
+) -> Callable[[EstimatorFn], EstimatorFn]:
+    """Decorator registering ``fn(rewards, options) -> weights`` under ``name`` with its description.
+
+    ``options`` names the :class:`EstimatorOptions` fields ``fn`` reads (a test checks the list against
+    what ``fn`` actually reads). A name taken by another function, or an unknown option, raises.
+    """
     key = EstimatorName(name)
+    unknown = [o for o in options if o not in OPTION_NAMES]
+    if unknown:
+        raise ValueError(f"estimator {key.value!r} lists unknown options {unknown}; EstimatorOptions has {OPTION_NAMES}")
+    check_integer("min_samples", min_samples, 1)
 
     def decorate(fn: EstimatorFn) -> EstimatorFn:
-        if key in _REGISTRY and _REGISTRY[key] is not fn:
+        if key in _REGISTRY and _REGISTRY[key].fn is not fn:
             raise ValueError(f"estimator {key.value!r} is already registered")
-        _REGISTRY[key] = fn
+        _REGISTRY[key] = EstimatorSpec(key.value, fn, formula, description, tuple(options), min_samples)
         return fn
 
     return decorate
 
 
-@register_estimator(EstimatorName.REINFORCE)
+def estimator_spec(name: EstimatorName | str) -> EstimatorSpec:
+    """The registration of estimator ``name``; an unknown name raises ``ValueError`` listing the known ones."""
+    try:
+        return _REGISTRY[EstimatorName(name)]
+    except (ValueError, KeyError):
+        raise ValueError(f"unknown estimator {name!r}; choose one of {tuple(k.value for k in _REGISTRY)}") from None
+
+
+def get_estimator(name: EstimatorName | str) -> EstimatorFn:
+    """The registered estimator ``fn(rewards, options) -> weights`` called ``name``."""
+    return estimator_spec(name).fn
+
+
+def compute_weights(name: EstimatorName | str, rewards: Any, options: EstimatorOptions | None = None) -> Any:
+    """Per-sample weights (G, M) of estimator ``name`` for ``rewards`` (G, M); see the module docstring."""
+    return get_estimator(name)(rewards, options if options is not None else EstimatorOptions())
+
+
+@register_estimator(EstimatorName.REINFORCE, formula="r_m / M", options=(),
+                    description="REINFORCE without a baseline; unbiased for ∇P")
 def _reinforce(rewards: Any, options: EstimatorOptions) -> Any:
     return reinforce(rewards)
 
 
-@register_estimator(EstimatorName.RLOO)
+@register_estimator(EstimatorName.RLOO, formula="(r_m − r̄)/(M − 1)", options=(),
+                    description="leave-one-out baseline (Kool et al. 2019), unbiased; = GARL at q = 0 with `loo`")
 def _rloo(rewards: Any, options: EstimatorOptions) -> Any:
     return rloo(rewards)
 
 
-@register_estimator(EstimatorName.GRPO)
+@register_estimator(EstimatorName.GRPO, formula="(r_m − r̄)/(std + ε)/M", options=("std_ddof", "eps", "scale"),
+                    min_samples=2,
+                    description="TRL's convention by default: Bessel std, ε = 1e-4; `std_ddof=0`, `eps=1e-6` "
+                                "(verl), `scale=\"batch\"` or `\"none\"` (Dr. GRPO); all-equal groups get 0")
 def _grpo(rewards: Any, options: EstimatorOptions) -> Any:
     return grpo(rewards, std_ddof=options.std_ddof, eps=options.eps, scale=options.scale)
 
 
-@register_estimator(EstimatorName.GARL)
+@register_estimator(EstimatorName.GARL, formula="P̂^(−q)(r_m − b_m)/M", options=("q", "baseline"),
+                    description="b = none / mean / loo; q = 0 is REINFORCE/RLOO, q = 1 with the mean baseline "
+                                "is the MaxRL advantage")
 def _garl(rewards: Any, options: EstimatorOptions) -> Any:
     return garl(rewards, options.q, baseline=options.baseline)
 
 
-@register_estimator(EstimatorName.PAFT)
+@register_estimator(EstimatorName.PAFT, formula="c_m P̂^(1−q)/K",
+                    options=("q", "num_resamples", "generator", "proposal_logw", "resampling"),
+                    description="c = counts of K importance-resampled successes (multinomial or systematic; "
+                                "off-policy with `proposal_logw`); q = 1 is filter-then-SFT")
 def _paft(rewards: Any, options: EstimatorOptions) -> Any:
     return paft(
         rewards,
@@ -297,28 +422,17 @@ def _paft(rewards: Any, options: EstimatorOptions) -> Any:
     )
 
 
-@register_estimator(EstimatorName.SFT)
+@register_estimator(EstimatorName.SFT, formula="t_m / Σ t", options=("targets",),
+                    description="mean log-likelihood of given targets t (gold answers), not of samples")
 def _sft(rewards: Any, options: EstimatorOptions) -> Any:
     if options.targets is None:
         raise ValueError("sft needs options.targets, a (G, M) mask of target samples; got None")
-    rewards, xp = as_float_array(rewards, "rewards")
+    rewards, xp, dtype = _groups(rewards)
     targets = as_like(as_float_array(options.targets, "targets")[0], rewards, xp)
     if tuple(targets.shape) != tuple(rewards.shape):
         raise ValueError(f"targets must have the rewards' shape {tuple(rewards.shape)}, got {tuple(targets.shape)}")
-    return sft(targets)
+    return to_dtype(sft(targets), dtype, xp)
 
 
-ESTIMATORS: tuple[str, ...] = tuple(name.value for name in EstimatorName)
-
-
-def get_estimator(name: EstimatorName | str) -> EstimatorFn:
-    """The registered estimator ``fn(rewards, options) -> weights`` called ``name``."""
-    try:
-        return _REGISTRY[EstimatorName(name)]
-    except ValueError:
-        raise ValueError(f"unknown estimator {name!r}; choose one of {ESTIMATORS}") from None
-
-
-def compute_weights(name: EstimatorName | str, rewards: Any, options: EstimatorOptions | None = None) -> Any:
-    """Per-sample weights (G, M) of estimator ``name`` for ``rewards`` (G, M); see the module docstring."""
-    return get_estimator(name)(rewards, options if options is not None else EstimatorOptions())
+ESTIMATORS: tuple[str, ...] = tuple(key.value for key in _REGISTRY)
+"""Every registered estimator name, in registration order."""

@@ -16,24 +16,37 @@ from typing import Any
 
 import numpy as np
 
-from tsallis._arrays import as_like
+from tsallis._arrays import as_like, check_choice
 
 RESAMPLING_SCHEMES = ("multinomial", "systematic")
 
 
-def draw_uniforms(generator: Any, shape: tuple[int, int]) -> np.ndarray | Any:
-    """Draw U(0, 1) uniforms of ``shape`` from a numpy ``Generator`` or a ``torch.Generator`` (float64)."""
-    if isinstance(generator, np.random.Generator):
-        return generator.random(shape)
+def _is_torch_generator(generator: Any) -> bool:
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a dependency
-        torch = None
-    if torch is not None and isinstance(generator, torch.Generator):
-        return torch.rand(shape, generator=generator, dtype=torch.float64, device=generator.device)
-    raise ValueError(
-        f"generator must be a numpy.random.Generator or a torch.Generator, got {type(generator).__name__}"
-    )
+        return False
+    return isinstance(generator, torch.Generator)
+
+
+def check_generator(generator: Any, allow_none: bool = False) -> None:
+    """Raise ``ValueError`` unless ``generator`` is a numpy ``Generator`` or a ``torch.Generator`` (or None if allowed)."""
+    if allow_none and generator is None:
+        return
+    if not (isinstance(generator, np.random.Generator) or _is_torch_generator(generator)):
+        raise ValueError(
+            f"generator must be a numpy.random.Generator or a torch.Generator, got {type(generator).__name__}"
+        )
+
+
+def draw_uniforms(generator: Any, shape: tuple[int, int]) -> np.ndarray | Any:
+    """Draw U(0, 1) uniforms of ``shape`` from a numpy ``Generator`` or a ``torch.Generator`` (float64)."""
+    check_generator(generator)
+    if isinstance(generator, np.random.Generator):
+        return generator.random(shape)
+    import torch
+
+    return torch.rand(shape, generator=generator, dtype=torch.float64, device=generator.device)
 
 
 def resample_counts(weights: Any, num_resamples: int, generator: Any, scheme: str, xp: Any) -> Any:
@@ -50,8 +63,7 @@ def resample_counts(weights: Any, num_resamples: int, generator: Any, scheme: st
     -------
     counts : array like ``weights``, shape (G, M); each row sums to K (or 0 for an all-zero row).
     """
-    if scheme not in RESAMPLING_SCHEMES:
-        raise ValueError(f"resampling must be one of {RESAMPLING_SCHEMES}, got resampling={scheme!r}")
+    check_choice("resampling", scheme, RESAMPLING_SCHEMES)
     groups, m = weights.shape
     total = xp.sum(weights, axis=1, keepdims=True)  # (G, 1)
     has_mass = total > 0
