@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from tsallis._arrays import as_float_array, check_groups
+from tsallis._arrays import as_float_array, check_groups, to_numpy
 from tsallis.estimators import resampling_ess
 from tsallis.qlog import amplification
 
@@ -28,10 +28,15 @@ def group_diagnostics(rewards: Any, q: float) -> dict[str, float]:
         P̂^(-q) over the groups with a success (NaN-free: 0 when there is none).
     paft/ess_mean
         mean Kish effective sample size of PAFT's resampling weights (on-policy).
+
+    ``rewards`` may be any float dtype (bfloat16 included); the statistics are computed in float64.
+    A batch with no group (G = 0) has no statistics and raises ``ValueError``.
     """
     rewards, _ = as_float_array(rewards, "rewards")
     check_groups(rewards)
-    r = np.asarray(rewards.detach().cpu() if hasattr(rewards, "detach") else rewards, dtype=np.float64)
+    if rewards.shape[0] == 0:
+        raise ValueError(f"rewards must hold at least one group for diagnostics, got shape {tuple(rewards.shape)}")
+    r = to_numpy(rewards)
     p_hat = r.mean(axis=1)
     has_success = p_hat > 0
     amp = np.asarray(amplification(p_hat[has_success], q)) if has_success.any() else np.zeros(1)
