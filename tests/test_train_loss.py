@@ -239,3 +239,63 @@ def test_trainer_logprobs_match_the_rollout_logprobs(setup):
         logprobs, _ = token_logprobs(model, batch, TEMPERATURE)
     mask = batch.completion_mask.bool()
     torch.testing.assert_close(logprobs[mask], batch.old_logprobs[mask], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("bias_correction", [False, True])
+def test_kl_matches_trl_loss_with_and_without_bias_correction(setup, bias_correction):
+    """policy_loss(token-sum, PPO clip, β k3, kl_bias_correction) = TRL 1.16's ``dapo`` loss with
+    use_bias_correction_kl, in value and gradient, off-policy (ratios ≠ 1, some clipped) and with a
+    reference policy; and the two KL conventions give different gradients, so the option matters."""
+    trl = pytest.importorskip("trl")
+    from datasets import Dataset
+
+    _, tokenizer, rollouts = setup
+    model, _ = tiny_random_policy(seed=0)  # a fresh copy: TRL wraps the model it is given
+    reference, _ = tiny_random_policy(seed=1)  # a different frozen policy, so k3 is not zero
+    beta, eps = 0.3, 0.2
+    args = trl.GRPOConfig(output_dir="/tmp/tsallis-kl-test", report_to=[], use_cpu=True, bf16=False,
+                          activation_checkpointing=False, per_device_train_batch_size=len(rollouts), num_generations=3,
+                          max_completion_length=8, temperature=TEMPERATURE, loss_type="dapo", beta=0.0, epsilon=eps,
+                          use_bias_correction_kl=bias_correction)
+    trainer = trl.GRPOTrainer(model=model, reward_funcs=lambda completions, **kw: [0.0] * len(completions), args=args,
+                              train_dataset=Dataset.from_dict({"prompt": ["x"]}), processing_class=tokenizer)
+    trainer.beta = beta  # set after __init__, which would load a reference model by hub name for beta > 0;
+    # the loss reads the reference log-probs from its inputs (ref_per_token_logps) and β from trainer.beta
+    batch = collate([r.prompt_ids for r in rollouts], [r.completion_ids for r in rollouts], tokenizer.pad_token_id)
+    mask = batch.completion_mask
+    width = batch.input_ids.shape[1] - batch.completion_ids.shape[1]
+    advantages = torch.linspace(-1.5, 1.5, len(rollouts))
+    with torch.no_grad():
+        current, _ = token_logprobs(model, batch, TEMPERATURE)
+        ref, _ = token_logprobs(reference, batch, TEMPERATURE)
+    old = (current + 0.3 * torch.randn(current.shape, generator=torch.Generator().manual_seed(0))) * mask
+    inputs = {"prompt_ids": batch.input_ids[:, :width], "prompt_mask": batch.attention_mask[:, :width],
+              "completion_ids": batch.completion_ids, "completion_mask": batch.attention_mask[:, width:],
+              "advantages": advantages, "old_per_token_logps": old, "ref_per_token_logps": ref,
+              "num_items_in_batch": mask.sum()}
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = 1
+    grads = {}
+    for side in ("trl", "ours", "other"):
+        model.zero_grad(set_to_none=True)
+        if side == "trl":
+            loss = trainer._compute_loss(model, inputs)
+        else:
+            logprobs, _ = token_logprobs(model, batch, TEMPERATURE)
+            loss, metrics = policy_loss(logprobs, mask, advantages, agg="token-sum", normalizer=float(mask.sum()),
+                                        old_logprobs=old, ref_logprobs=ref, clip=(eps, eps), kl_beta=beta,
+                                        kl_bias_correction=bias_correction if side == "ours" else not bias_correction)
+            clipfrac = float(metrics["loss/clipfrac"][0] / metrics["loss/clipfrac"][1])
+            assert 0 < clipfrac < 1  # the clip is active on some tokens: an off-policy comparison
+        loss.backward()
+        grads[side] = (float(loss.detach()), torch.cat([p.grad.reshape(-1) for p in model.parameters() if p.grad is not None]))
+    (trl_loss, trl_grad), (our_loss, our_grad), (_, other_grad) = grads["trl"], grads["ours"], grads["other"]
+    assert abs(trl_loss - our_loss) <= 1e-5 * abs(trl_loss)
+    assert float((trl_grad - our_grad).norm() / trl_grad.norm()) < 1e-5
+    assert float((other_grad - our_grad).norm() / trl_grad.norm()) > 1e-3  # the other convention differs
+
+
+def test_kl_bias_correction_needs_old_logprobs():
+    with pytest.raises(ValueError, match="kl_bias_correction=True but old_logprobs is None"):
+        policy_loss(torch.zeros(1, 2), torch.ones(1, 2), torch.zeros(1), agg="seq-sum", normalizer=1.0,
+                    ref_logprobs=torch.zeros(1, 2), kl_beta=0.1, kl_bias_correction=True)

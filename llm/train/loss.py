@@ -7,6 +7,15 @@ coefficient A_i, current token log-probs ℓ_it = log p_θ(z_it | x_i, z_i,<t) a
     o_it = A_i ℓ_it                                        (no clipping: the exact estimator)
     o_it = min(ρ_it A_i, clip(ρ_it, 1-ε_lo, 1+ε_hi) A_i)    (PPO clip), ρ_it = exp(ℓ_it - ℓ^old_it)
     o_it -= β k3_it,  k3_it = exp(ℓ^ref_it - ℓ_it) - (ℓ^ref_it - ℓ_it) - 1   (KL to a reference, β > 0)
+    o_it -= β ρ_it k3_it                      (the same, bias-corrected: ``kl_bias_correction=True``)
+
+The bias-corrected KL is TRL's ``use_bias_correction_kl=True`` (TRL's default; DeepSeek-V3.2,
+arXiv 2512.02556): each token's k3 is weighted by its importance ratio ρ_it = exp(ℓ_it - ℓ^old_it).
+ρ is differentiable, so the gradient differs even on-policy: ∇(ρ k3) = ρ (∇k3 + k3 ∇ℓ). For tokens
+drawn from p_θ, E[∇k3] = -E_ref[∇ℓ], the gradient of the forward KL(p_ref ‖ p_θ), while
+E[∇k3 + k3 ∇ℓ] = E_θ[(ℓ - ℓ^ref) ∇ℓ], the gradient of the reverse KL(p_θ ‖ p_ref) that k3 estimates.
+The plain k3 (the default here) is TRL's ``use_bias_correction_kl=False`` and verl's ``low_var_kl``
+(which also clamps k3 to [-10, 10]).
 
 and the loss is  L = -(1/N) Σ_i agg_i(o_i·)  with an aggregation mode (``AGGREGATIONS``):
 
@@ -82,6 +91,7 @@ def policy_loss(
     ref_logprobs: Tensor | None = None,
     clip: tuple[float, float] | None = None,
     kl_beta: float = 0.0,
+    kl_bias_correction: bool = False,
 ) -> tuple[Tensor, dict[str, tuple[Tensor, Tensor]]]:
     """Loss of one micro-batch (see the module docstring for the maths).
 
@@ -98,6 +108,9 @@ def policy_loss(
     ref_logprobs : (B, T) reference-policy log-probs, required when ``kl_beta > 0``.
     clip : (ε_lo, ε_hi) of the PPO clipped ratio, or None for the plain Σ A ℓ objective.
     kl_beta : β of the k3 KL penalty.
+    kl_bias_correction : multiply each token's k3 by its importance ratio ρ_it = exp(ℓ_it - ℓ^old_it), as
+        TRL's ``use_bias_correction_kl=True`` does (see the module docstring); needs ``old_logprobs``.
+        ``loss/kl_ref`` still reports the plain k3.
 
     Returns
     -------
@@ -139,7 +152,12 @@ def policy_loss(
             raise ValueError(f"kl_beta={kl_beta} but ref_logprobs is None: load a reference policy")
         delta = ref_logprobs - logprobs
         k3 = torch.exp(delta) - delta - 1.0  # (B, T), >= 0
-        objective = objective - kl_beta * k3
+        if kl_bias_correction:
+            if old_logprobs is None:
+                raise ValueError("kl_bias_correction=True but old_logprobs is None: the ratio ρ needs the rollout log-probs")
+            objective = objective - kl_beta * torch.exp(logprobs - old_logprobs) * k3
+        else:
+            objective = objective - kl_beta * k3
         metrics["loss/kl_ref"] = ((k3.detach() * mask).sum(), tokens)
 
     loss = -aggregation.sum_terms(objective, mask) / normalizer
