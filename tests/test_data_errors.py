@@ -108,3 +108,32 @@ def test_bad_options_are_named():
         load_benchmark("musique", split="dev")
     with pytest.raises(ValueError, match="limit must be a positive"):
         load_benchmark("finqa", limit=0)
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_finqa_exe_ans_must_be_finite(tmp_path, token):
+    """Python's JSON reader accepts NaN and Infinity; a gold answer that is one is refused, by record."""
+    records = _first_records("finqa", "dev")
+    records[1]["qa"]["exe_ans"] = "PLACEHOLDER"
+    path = tmp_path / "finqa.json"
+    path.write_text(json.dumps(records).replace('"PLACEHOLDER"', token))
+    with pytest.raises(DataFormatError) as info:
+        load_benchmark("finqa", path)
+    assert (info.value.index, info.value.record_id, info.value.field_name) == (1, records[1]["id"], "qa.exe_ans")
+    assert "must be a finite number" in str(info.value)
+    examples, skipped = load_benchmark_with_report("finqa", path, skip_bad=True)
+    assert [e.id for e in examples] == [records[0]["id"], records[2]["id"]] and len(skipped) == 1
+
+
+def test_deeply_nested_json_is_a_data_error_not_a_recursion_error(tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    array = tmp_path / "deep.json"
+    array.write_text(f'[{{"_id": "a", "question": {deep}}}]')
+    with pytest.raises(DataFormatError, match=r"deep.json: JSON nested too deeply"):
+        load_benchmark("hotpotqa", array)
+    good = json.loads(shipped_path("musique", "train").read_text())[:2]
+    lines = tmp_path / "deep.jsonl"
+    lines.write_text(json.dumps(good[0]) + "\n" + deep + "\n" + json.dumps(good[1]) + "\n")
+    with pytest.raises(DataFormatError, match=r"deep.jsonl, record 1: JSON nested too deeply .*\(line 2\)"):
+        load_benchmark("musique", lines)
+    assert [e.id for e in load_benchmark("musique", lines, skip_bad=True)] == [good[0]["id"], good[1]["id"]]

@@ -2,12 +2,14 @@
 
 A record has ``id``, ``pre_text`` and ``post_text`` (lists of sentences), ``table`` (list of rows of cell
 strings) and ``qa`` with ``question``, ``program`` (e.g. ``"divide(637, const_5)"``) and ``exe_ans`` (a float,
-or "yes"/"no" for ``greater``). Other fields (retriever scores, ``table_ori``, ``qa.steps``...) are ignored.
+or "yes"/"no" for ``greater``; NaN and infinities, which Python's JSON reader accepts, are refused). Other
+fields (retriever scores, ``table_ori``, ``qa.steps``...) are ignored.
 The model sees the text before the table, the table as pipe-separated rows, and the text after it.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 from llm.data.records import Example, RecordSource
@@ -45,6 +47,8 @@ def parse_record(source: RecordSource, raw: Mapping[str, Any], *, closed_book: b
         if exe_ans.strip().lower() not in ("yes", "no"):
             raise source.error(f"string answers must be 'yes' or 'no', got {exe_ans!r}", "qa.exe_ans")
         answer = exe_ans.strip().lower()
+    elif not math.isfinite(exe_ans):
+        raise source.error(f"must be a finite number, got {exe_ans!r}", "qa.exe_ans")
     else:
         answer = format_number(exe_ans)
     table = _table(source, raw)

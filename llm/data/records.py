@@ -133,6 +133,9 @@ def _short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+TOO_DEEP = "JSON nested too deeply to read (Python's recursion limit)"
+
+
 def read_raw_records(path: str | Path) -> list[tuple[RecordSource, dict[str, Any] | DataFormatError]]:
     """Read every record of a JSON array file or a JSON Lines file.
 
@@ -142,8 +145,9 @@ def read_raw_records(path: str | Path) -> list[tuple[RecordSource, dict[str, Any
     index is its 0-based line number.
 
     Returns ``(source, record)`` pairs where ``record`` is a :class:`DataFormatError` for a line that is
-    not valid JSON or a record that is not an object, so that a caller may skip it; a file that cannot
-    be read at all (missing, not UTF-8, empty, a broken JSON array) raises at once.
+    not valid JSON (or nested too deeply for Python's JSON reader) or a record that is not an object, so
+    that a caller may skip it; a file that cannot be read at all (missing, not UTF-8, empty, a broken or
+    too deeply nested JSON array) raises at once.
     """
     path = Path(path)
     if not path.is_file():
@@ -160,6 +164,8 @@ def read_raw_records(path: str | Path) -> list[tuple[RecordSource, dict[str, Any
             parsed = json.loads(text)
         except json.JSONDecodeError as err:
             raise DataFormatError(path, f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from err
+        except RecursionError as err:
+            raise DataFormatError(path, TOO_DEEP) from err
         rows: list[tuple[int, Any]] = list(enumerate(parsed))
     else:
         rows = _json_lines(path, text)
@@ -182,4 +188,6 @@ def _json_lines(path: Path, text: str) -> list[tuple[int, Any]]:
         except json.JSONDecodeError as err:
             rows.append((index, DataFormatError(
                 path, f"invalid JSON (line {index + 1}, column {err.colno}): {err.msg}", index=index)))
+        except RecursionError:
+            rows.append((index, DataFormatError(path, f"{TOO_DEEP} (line {index + 1})", index=index)))
     return rows
