@@ -5,12 +5,14 @@ Usage::
     tsallis figures [--only NAME ...] [--out DIR] [--quick] [--seed N]
 
 Writes ``DIR/NAME.{png,pdf,csv,json}`` per figure and ``DIR/summary.csv`` with every check
-(measured value, prediction, tolerance, pass/fail); exits 1 if any check fails.
+(measured value, its relation to the prediction: ≈ within a tolerance, a bound ≤ ≥ < >, or info; the
+prediction or bound, the tolerance for ≈, pass/fail); exits 1 if any check fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -36,13 +38,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+SUMMARY_COLUMNS = ("figure", "claim", "regime", "measured", "rel", "predicted", "tol", "ok")
+"""The printed summary: measured <rel> predicted (≈ within tol, a bound ≤ ≥ < >, or info)."""
+
+
+def _number(value: float, digits: int) -> str:
+    """A table cell: ``value`` to ``digits`` significant digits, empty where it does not apply (NaN)."""
+    return "" if math.isnan(value) else f"{value:.{digits}g}"
+
+
 def summary_table(checks: list[Check], title: str) -> RichTable:
     table = RichTable(title=title, show_lines=False)
-    for col in ("figure", "claim", "regime", "measured", "predicted", "tol", "ok"):
+    for col in SUMMARY_COLUMNS:
         table.add_column(col, justify="right" if col in ("measured", "predicted", "tol") else "left")
     for c in checks:
-        table.add_row(c.figure.removeprefix("fig_"), c.claim, c.regime, f"{c.measured:.4g}", f"{c.predicted:.4g}",
-                      f"{c.tolerance:.2g}", {True: "[green]yes[/]", False: "[red]NO[/]", None: "info"}[c.passed])
+        table.add_row(c.figure.removeprefix("fig_"), c.claim, c.regime, _number(c.measured, 4), c.relation,
+                      _number(c.predicted, 4), _number(c.tolerance, 2),
+                      {True: "[green]yes[/]", False: "[red]NO[/]", None: "info"}[c.passed])
     return table
 
 

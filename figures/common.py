@@ -5,7 +5,8 @@ Every figure module in :mod:`figures` defines
 * ``NAME``: the file stem (``NAME.csv``, ``NAME.json``, ``NAME.png``, ``NAME.pdf``),
 * ``compute(quick, seed) -> (rows, config)``: runs the simulation; ``rows`` is a list of flat dicts,
 * ``plot(data, path_stem)``: draws the figure from the table read back from the CSV, and
-* ``checks(data) -> list[Check]``: the numbers that verify the figure's claim, against their prediction,
+* ``checks(data) -> list[Check]``: the numbers that verify the figure's claim, each with its relation to
+  the prediction (≈ within a tolerance, a bound ≤ ≥ < >, or info),
 
 and :func:`run_figure` chains them so that plotting and checking only ever read the written CSV.
 """
@@ -16,7 +17,7 @@ import csv
 import io
 import json
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -32,26 +33,62 @@ from llm.atomic import atomic_write_bytes  # noqa: E402
 Q_COLOURS = {0.0: "#1f77b4", 0.25: "#2ca02c", 0.5: "#ff7f0e", 0.75: "#d62728", 1.0: "#9467bd"}
 
 
+RELATIONS = ("≈", "≤", "≥", "<", ">", "info")
+"""How a check's measured value relates to its ``predicted`` value: equal within ``tolerance`` (≈), a
+bound (≤, ≥, <, >), or an observation reported without a prediction (info)."""
+
+
 @dataclass(frozen=True)
 class Check:
-    """One verified number: what was measured, what the theory predicts, and whether they agree."""
+    """One verified number: what was measured, how it must relate to the theory's value, and whether it does.
+
+    ``relation`` "≈" passes when |measured - predicted| <= tolerance; "≤", "≥", "<" and ">" pass when
+    ``measured <relation> predicted`` (``predicted`` is then the bound and ``tolerance`` is NaN, not
+    applicable); "info" is an observation with no prediction (``predicted`` and ``tolerance`` NaN,
+    ``passed`` None). A NaN measurement fails every relation but info. ``passed`` is computed here,
+    never given, so it always agrees with the relation.
+    """
 
     figure: str
     claim: str
     regime: str
     measured: float
-    predicted: float
-    tolerance: float
-    passed: bool | None
-    """True/False for a prediction checked within tolerance; None for an observation with no prediction."""
+    relation: str
+    predicted: float = float("nan")
+    """The prediction (≈) or the bound (≤, ≥, <, >); NaN for info."""
+    tolerance: float = float("nan")
+    """Allowed |measured - predicted| for ≈ (finite, >= 0); NaN for the other relations."""
+    passed: bool | None = field(init=False)
+    """True/False for a prediction or bound; None for info."""
+
+    def __post_init__(self) -> None:
+        if self.relation not in RELATIONS:
+            raise ValueError(f"relation must be one of {RELATIONS}, got relation={self.relation!r}")
+        for name in ("measured", "predicted", "tolerance"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        tol_given = not np.isnan(self.tolerance)
+        if self.relation == "≈" and not (tol_given and np.isfinite(self.tolerance) and self.tolerance >= 0):
+            raise ValueError(f"relation '≈' needs a finite tolerance >= 0, got tolerance={self.tolerance!r} ({self.claim})")
+        if self.relation != "≈" and tol_given:
+            raise ValueError(f"tolerance applies to '≈' only, got relation={self.relation!r} ({self.claim})")
+        if self.relation != "info" and np.isnan(self.predicted):
+            raise ValueError(f"relation {self.relation!r} needs a predicted value or bound ({self.claim})")
+        object.__setattr__(self, "passed", self._evaluate())
+
+    def _evaluate(self) -> bool | None:
+        m, p = self.measured, self.predicted
+        if self.relation == "info":
+            return None
+        if not np.isfinite(m):
+            return False
+        return bool({"≈": abs(m - p) <= self.tolerance, "≤": m <= p, "≥": m >= p, "<": m < p, ">": m > p}[self.relation])
 
     @classmethod
     def within(
         cls, figure: str, claim: str, regime: str, measured: float, predicted: float, tolerance: float
     ) -> "Check":
-        """A check that passes when |measured - predicted| <= tolerance."""
-        ok = bool(np.isfinite(measured) and abs(measured - predicted) <= tolerance)
-        return cls(figure, claim, regime, float(measured), float(predicted), float(tolerance), ok)
+        """A check that passes when |measured - predicted| <= tolerance (relation "≈")."""
+        return cls(figure, claim, regime, measured, "≈", predicted, tolerance)
 
 
 def git_commit() -> str:
@@ -172,4 +209,5 @@ def run_figure(module: ModuleType, out_dir: Path, quick: bool, seed: int) -> lis
 
 
 def summary_rows(checks: list[Check]) -> list[dict[str, Any]]:
-    return [asdict(c) for c in checks]
+    """The checks as rows of ``summary.csv``; a value that does not apply (NaN) is an empty cell."""
+    return [{k: "" if isinstance(v, float) and np.isnan(v) else v for k, v in asdict(c).items()} for c in checks]

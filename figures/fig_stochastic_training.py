@@ -78,7 +78,7 @@ def checks(data: Table) -> list[Check]:
     step = dict(zip(data["series"][esc], data["median_escape_step"][esc]))
     budget = data["budget"][esc][0]
     out = [Check(NAME, f"escaped by step {budget:g}: GARL q=0.75 minus GRPO", "stochastic, p0 << 1/M",
-                 frac["GARL q=0.75"] - frac["GRPO"], 0.0, 0.0, bool(frac["GARL q=0.75"] > frac["GRPO"]))]
+                 frac["GARL q=0.75"] - frac["GRPO"], ">", 0.0)]
     out.append(Check.within(NAME, "median escape steps GRPO / GARL q=0.75 (pred. M^(q-1/2))", "stochastic, p0 << 1/M",
                             float(step["GRPO"] / step["GARL q=0.75"]), M ** (Q - 0.5), 0.4))
     return out

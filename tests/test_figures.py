@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import pytest
 
-from figures.common import Table
+from figures.cli import SUMMARY_COLUMNS, summary_table
+from figures.common import RELATIONS, Check, Table
 from figures.registry import FIGURE_NAMES, load_figure
 from tsallis.cli import main
 
@@ -40,6 +42,60 @@ def test_every_check_passes_in_quick_mode(quick_run):
     assert not failed, failed
     assert code == 0
     assert {row["figure"] for row in rows} == set(FIGURE_NAMES)  # every figure reports at least one check
+
+
+def test_summary_gives_each_check_its_relation(quick_run):
+    """Every row states its relation; ≈ rows carry a positive tolerance, bounds none, and 'passed' follows
+    from measured, relation and predicted (no inequality dressed up as "predicted 0, tolerance 0")."""
+    out, _ = quick_run
+    with open(out / "summary.csv", newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    assert reader.fieldnames == ["figure", "claim", "regime", "measured", "relation", "predicted", "tolerance", "passed"]
+    assert {row["relation"] for row in rows} <= set(RELATIONS)
+    assert {"≈", "≤"} <= {row["relation"] for row in rows}
+    for row in rows:
+        recomputed = Check(row["figure"], row["claim"], row["regime"], float(row["measured"]), row["relation"],
+                           float(row["predicted"] or "nan"), float(row["tolerance"] or "nan"))
+        assert str(recomputed.passed) == row["passed"], row
+        if row["relation"] == "≈":
+            assert float(row["tolerance"]) > 0, row
+        else:
+            assert row["tolerance"] == "", row
+        assert (row["predicted"] == "") == (row["relation"] == "info"), row
+
+
+@pytest.mark.parametrize(("measured", "relation", "predicted", "tolerance", "passed"), [
+    (0.5, "≤", 1.0, math.nan, True), (1.0, "≤", 1.0, math.nan, True), (1.5, "≤", 1.0, math.nan, False),
+    (1.0, "<", 1.0, math.nan, False), (0.9, "<", 1.0, math.nan, True), (1.0, "≥", 1.0, math.nan, True),
+    (0.9, "≥", 1.0, math.nan, False), (1.0, ">", 1.0, math.nan, False), (0.0, "≈", 0.1, 0.1, True),
+    (0.0, "≈", 0.1, 0.05, False), (math.nan, "≤", 1.0, math.nan, False), (math.nan, "≈", 0.0, 1.0, False),
+    (math.inf, ">", 0.0, math.nan, False), (0.3, "info", math.nan, math.nan, None), (math.nan, "info", math.nan, math.nan, None),
+])
+def test_check_passes_by_its_relation(measured, relation, predicted, tolerance, passed):
+    assert Check("fig", "claim", "regime", measured, relation, predicted, tolerance).passed is passed
+
+
+def test_check_refuses_inconsistent_relations():
+    with pytest.raises(ValueError, match="relation must be one of"):
+        Check("fig", "claim", "regime", 1.0, "=", 1.0)
+    with pytest.raises(ValueError, match="relation '≈' needs a finite tolerance >= 0"):
+        Check("fig", "claim", "regime", 1.0, "≈", 1.0)
+    with pytest.raises(ValueError, match="tolerance applies to '≈' only"):
+        Check("fig", "claim", "regime", 1.0, "≤", 1.0, 0.0)
+    with pytest.raises(ValueError, match="relation '≥' needs a predicted value or bound"):
+        Check("fig", "claim", "regime", 1.0, "≥")
+    assert Check.within("fig", "claim", "regime", 1.05, 1.0, 0.1).relation == "≈"
+
+
+def test_printed_summary_shows_the_relation_column():
+    checks = [Check("fig_x", "a bound", "r", 0.375, "≤", 1.0), Check.within("fig_x", "a value", "r", 1.0, 1.0, 0.1),
+              Check("fig_x", "seen", "r", 2.0, "info")]
+    table = summary_table(checks, "t")
+    assert tuple(col.header for col in table.columns) == SUMMARY_COLUMNS
+    rel = [col for col in table.columns if col.header == "rel"][0]
+    tol = [col for col in table.columns if col.header == "tol"][0]
+    assert list(rel.cells) == ["≤", "≈", "info"] and list(tol.cells) == ["", "0.1", ""]
 
 
 def test_sidecar_records_config_seed_and_commit(quick_run):
