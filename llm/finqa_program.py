@@ -24,7 +24,7 @@ Lenient reading, rule by rule (the official behaviour in brackets; see :mod:`llm
   name may contain parentheses (``net income ( loss )``) [a ``(`` inside a step makes it invalid].
   A missing final ``)`` makes the program invalid [the unclosed last step is silently dropped].
 * The two arguments are split at the last ``", "`` (``1,234`` has no space after its comma)
-  [the arguments are split at every ``", "``: a third argument is ignored, ``add(1,2)`` is invalid].
+  [the arguments are split at every ``", "``: a third one, or ``add(1,2)`` with none, is invalid].
 * ``#k`` (digits only) is the result of step k < the current step [any argument containing ``#`` is a
   reference: ``#0#`` is ``#0``; the index is read by ``int``, so ``#1e0`` is invalid].
 * A number argument loses its commas; a trailing ``%`` divides by 100; ``const_m1`` is -1 and
@@ -136,8 +136,8 @@ def _finite(text: str) -> float | None:
 
 def table_row_numbers(table: Sequence[Sequence[str]], name: str) -> list[float]:
     """The numbers in the last row whose first cell is ``name`` (cells lose ``$`` and any ``(...)`` suffix)."""
-    if not name:
-        raise ProgramError("a table operation needs a row name, got ''")
+    if not name or _REFERENCE.fullmatch(name):
+        raise ProgramError(f"a table operation needs a row name, got {name!r}")
     rows = {row[0]: row[1:] for row in table if row}
     if name not in rows:
         raise ProgramError(f"no table row named {name!r}")

@@ -1,29 +1,9 @@
-"""Answer extraction and the per-benchmark reward/score functions."""
+"""The per-benchmark reward/score functions (answer extraction: test_scoring_extract.py)."""
 
 import pytest
 
 from llm.data import Example, load_benchmark
-from llm.scoring import SCORERS, extract_answer, get_scorer, reward, score
-
-EXTRACT = [
-    ("Paris is the capital.\nAnswer: Paris", "Paris"),
-    ("Answer: 1\nlet me recheck\nAnswer: 2", "2"),  # the last marker wins
-    ("The final answer is: **42**.", "42"),
-    ("ANSWER: yes", "yes"),
-    ("Answer:\n  Lake Tahoe\n", "Lake Tahoe"),
-    ('Answer: "Lake Tahoe".', "Lake Tahoe"),
-    ("so the result is \\boxed{12.5}", "12.5"),
-    ("Answer: \\boxed{7}", "7"),
-    ("Answer: U.S.", "U.S"),
-    ("no marker at all", None),
-    ("Answer:   ", None),
-]
-
-
-@pytest.mark.parametrize(("completion", "expected"), EXTRACT)
-def test_extract_answer(completion, expected):
-    assert extract_answer(completion) == expected
-
+from llm.scoring import SCORERS, get_scorer, reward, score
 
 def _example(benchmark, answer, aliases=()):
     return Example(id="x", benchmark=benchmark, question="q", context="", answer=answer, aliases=aliases)

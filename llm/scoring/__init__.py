@@ -5,16 +5,20 @@ Public API (stable; the trainer and ``tsallis eval`` use it)::
     from llm.scoring import get_scorer, reward, score
     scorer = get_scorer("finqa")             # or "hotpotqa", "musique"; get_scorer("finqa", strict=True)
     r = scorer.reward(example, completion)   # binary training reward r(x, z) in {0.0, 1.0}
-    d = scorer.score(example, completion)    # {"prediction", "format_ok", "em", "f1", "correct", "vote_key"}
+    d = scorer.score(example, completion)    # {"prediction", "format_rule", "format_ok", "em", "f1", "correct",
+                                             #  "vote_key"}
     r = reward(example, completion)          # same, with the default scorer of example.benchmark
+    find_answer(completion)                  # Extraction(answer="Paris", rule="answer_line")
 
 Rules (see each module's docstring for the formulas):
 
 * :mod:`llm.scoring.normalize`: SQuAD normalisation, EM, token F1 (HotPotQA yes/no rule, MuSiQue
   empty-token rule and max over aliases).
-* :mod:`llm.scoring.extract`: the answer after the last ``Answer:`` marker.
-* :mod:`llm.scoring.finqa_program`: the FinQA program executor (official rules, round to 5 decimals).
-* :mod:`llm.scoring.finqa_match`: strict (official) and tolerant (documented deviation) numeric matching.
+* :mod:`llm.scoring.extract`: the final answer and the rule that found it (answer tag, answer line,
+  ``####``, ``\\boxed{}``, "the answer is"), with a documented precedence.
+* :mod:`llm.finqa_program` (shared with :mod:`llm.data`): FinQA's program language, read leniently.
+* :mod:`llm.scoring.finqa_official`: FinQA's official program evaluation, quirks included.
+* :mod:`llm.scoring.finqa_match`: strict (official) and tolerant (documented deviation) FinQA matching.
 * :mod:`llm.scoring.scorers`: one scorer per benchmark.
 """
 
@@ -22,8 +26,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from llm.scoring.extract import extract_answer
 from llm.finqa_program import ProgramError, execute_program
+from llm.scoring.extract import RULES, Extraction, extract_answer, find_answer
 from llm.scoring.normalize import exact_match, normalize_answer, token_f1
 from llm.scoring.scorers import FinQAScorer, QAScorer
 
@@ -37,13 +41,18 @@ SCORERS: dict[str, QAScorer | FinQAScorer] = {
 }
 
 
+STRICT_SCORERS: dict[str, QAScorer | FinQAScorer] = {**SCORERS, "finqa": FinQAScorer(strict=True)}
+
+
 def get_scorer(benchmark: str, *, strict: bool = False) -> QAScorer | FinQAScorer:
-    """The scorer of a benchmark; ``strict=True`` selects FinQA's official round-to-5 rule."""
+    """The scorer of a benchmark: tolerant (default) or the official rule (``strict=True``).
+
+    Only FinQA has two rules (:mod:`llm.scoring.finqa_match`); HotPotQA and MuSiQue are scored by their
+    official EM in both modes.
+    """
     if benchmark not in SCORERS:
         raise ValueError(f"unknown benchmark {benchmark!r}; choose one of {', '.join(SCORERS)}")
-    if strict and benchmark == "finqa":
-        return FinQAScorer(strict=True)
-    return SCORERS[benchmark]
+    return (STRICT_SCORERS if strict else SCORERS)[benchmark]
 
 
 def score(example: "Example", completion: str) -> dict[str, Any]:
@@ -56,5 +65,6 @@ def reward(example: "Example", completion: str) -> float:
     return get_scorer(example.benchmark).reward(example, completion)
 
 
-__all__ = ["SCORERS", "FinQAScorer", "ProgramError", "QAScorer", "exact_match", "execute_program",
-           "extract_answer", "get_scorer", "normalize_answer", "reward", "score", "token_f1"]
+__all__ = ["RULES", "SCORERS", "STRICT_SCORERS", "Extraction", "FinQAScorer", "ProgramError", "QAScorer",
+           "exact_match", "execute_program", "extract_answer", "find_answer", "get_scorer", "normalize_answer",
+           "reward", "score", "token_f1"]
