@@ -10,6 +10,7 @@ from llm.evaluation import EvalConfig, evaluate, summary_table, write_results
 from llm.evaluation.loop import call_seed
 from llm.prompts import build_prompt
 from llm.rollout import Rollout, SamplingConfig
+from llm.scoring import RULES
 from tsallis.cli import main
 
 
@@ -68,8 +69,30 @@ def test_scripted_engine_gives_hand_computed_figures(tmp_path):
     saved = json.loads(summary_path.read_text())
     assert saved["benchmarks"]["musique"]["maj_at_k"] == pytest.approx(1 / 3) and saved["run"] == {"seed": 5}
     assert not list((tmp_path / "out").glob(".*tmp"))  # no temporary files left behind
-    table = summary_table(result.summary, k=3)
-    assert table.row_count == 9 and [c.header for c in table.columns] == ["metric", "musique"]
+    table = summary_table(result.summary, k=3)  # 9 figures + "via answer_line" (7 of 9 samples)
+    assert table.row_count == 10 and [c.header for c in table.columns] == ["metric", "musique"]
+    assert summary["format_rules"] == {**dict.fromkeys(RULES, 0.0), "answer_line": pytest.approx(7 / 9)}
+
+
+def test_format_ok_breakdown_by_extraction_rule(tmp_path):
+    examples = [_qa(0, "Paris"), _qa(1, "1969")]
+    scripts = [
+        ["Answer: Paris", "So the answer is Paris.", "so \\boxed{Lyon}"],
+        ["<think>moon</think><answer>1969</answer>", "no idea", "#### 1968"],
+    ]
+    result = evaluate(examples, ScriptedEngine(scripts), None, SamplingConfig(), EvalConfig(k=3), show_progress=False)
+    assert [s["format_rule"] for r in result.records for s in r["samples"]] == [
+        "answer_line", "answer_is", "boxed", "answer_tag", None, "hash"]
+    summary = result.summary["musique"]
+    assert summary["format_ok"] == pytest.approx(5 / 6) and summary["mean_at_k"] == pytest.approx(1 / 2)
+    assert summary["format_rules"] == {"answer_tag": pytest.approx(1 / 6), "answer_line": pytest.approx(1 / 6),
+                                       "answer_next_line": 0.0, "hash": pytest.approx(1 / 6),
+                                       "boxed": pytest.approx(1 / 6), "answer_is": pytest.approx(1 / 6)}
+    _, summary_path = write_results(result, tmp_path, "rules", {})
+    assert json.loads(summary_path.read_text())["benchmarks"]["musique"]["format_rules"]["hash"] == pytest.approx(1 / 6)
+    rows = list(summary_table(result.summary, k=3).columns[0].cells)
+    assert rows[6:12] == ["has an answer", "  via answer_tag", "  via answer_line", "  via hash", "  via boxed",
+                          "  via answer_is"]
 
 
 def test_engine_returning_the_wrong_shape_is_an_error():

@@ -3,7 +3,8 @@
 For each question x the engine draws k completions z_1..z_k ~ p_θ(· | prompt(x)); each is scored by
 the benchmark's scorer (:func:`llm.scoring.get_scorer`), and the question gets maj@k, pass@k and
 mean@k (:mod:`llm.evaluation.metrics`) plus the mean EM and F1 of its samples. A benchmark's figures
-are the means over its questions.
+are the means over its questions, with ``format_ok`` broken down by the extraction rule that found each
+answer (``format_rules``, :func:`format_breakdown`).
 
 Seeding: prompts go to the engine in calls of ``prompts_per_call``; the call starting at example i gets
 the seed ``SeedSequence([seed, i])``, and the engine seeds each (prompt, sample) from that, so a run is
@@ -20,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from llm.evaluation.metrics import maj_at_k, majority_vote, mean_at_k, pass_at_k
 from llm.prompts import build_prompt
-from llm.scoring import get_scorer
+from llm.scoring import RULES, get_scorer
 from llm.seeding import derive_seed
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class EvalResult:
     """Per-question records (JSON-ready dicts) and the per-benchmark summary."""
 
     records: list[dict[str, Any]]
-    summary: dict[str, dict[str, float]] = field(default_factory=dict)
+    summary: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def call_seed(seed: int, start: int) -> int:
@@ -90,20 +91,32 @@ def question_record(example: "Example", rollouts: Sequence["Rollout"], k: int, s
     }
 
 
-def summarize(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per-benchmark means of the per-question figures, plus counts and completion lengths."""
-    summary: dict[str, dict[str, float]] = {}
+def summarize(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per-benchmark means of the per-question figures, plus counts, completion lengths and the
+    ``format_rules`` breakdown of ``format_ok`` (:func:`format_breakdown`)."""
+    summary: dict[str, dict[str, Any]] = {}
     for benchmark in sorted({r["benchmark"] for r in records}):
         rows = [r for r in records if r["benchmark"] == benchmark]
-        lengths = [s["completion_tokens"] for r in rows for s in r["samples"]]
+        samples = [s for r in rows for s in r["samples"]]
         summary[benchmark] = {
             "questions": len(rows),
             **{name: mean(r[name] for r in rows)
                for name in ("maj_at_k", "pass_at_k", "mean_at_k", "em", "f1", "format_ok")},
-            "mean_completion_tokens": mean(lengths),
-            "truncated": mean(float(s["finish_reason"] == "length") for r in rows for s in r["samples"]),
+            "format_rules": format_breakdown(samples),
+            "mean_completion_tokens": mean(s["completion_tokens"] for s in samples),
+            "truncated": mean(float(s["finish_reason"] == "length") for s in samples),
         }
     return summary
+
+
+def format_breakdown(samples: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """For each extraction rule (:data:`llm.scoring.RULES`, in precedence order), the share of samples
+    whose answer it found and that have ``format_ok``.
+
+    Every question has k samples, so the shares add up to the summary's ``format_ok``.
+    """
+    return {rule: mean(float(bool(s["format_ok"]) and s["format_rule"] == rule) for s in samples)
+            for rule in RULES}
 
 
 def evaluate(examples: Sequence["Example"], engine: "RolloutEngine", tokenizer: Any, sampling: "SamplingConfig",
