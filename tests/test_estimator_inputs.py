@@ -64,6 +64,10 @@ def test_grpo_eps_zero_neighbours():
     assert np.all(grpo(np.full((3, 4), 0.1), eps=0.0, scale="batch") == 0)
     tensor = grpo(torch.zeros(2, 3), eps=0.0)
     assert torch.equal(tensor, torch.zeros(2, 3))
+    # not constant, but the squared deviations underflow: the std is 0, and with eps = 0 so is the advantage
+    assert np.all(grpo(np.array([[1e-242, 0.0, 0.0, 0.0]]), eps=0.0) == 0)
+    tiny = np.array([[1e-242, 0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(grpo(tiny, eps=1e-4), (tiny - tiny.mean()) / 1e-4 / 4, rtol=1e-12)  # std + ε = ε
 
 
 # --- q: a number or (G, 1), never a bool -----------------------------------------------------------

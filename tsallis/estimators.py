@@ -266,7 +266,8 @@ def grpo(rewards: Any, std_ddof: int = 1, eps: float = 1e-4, scale: str = "group
     same std with ε = 1e-6; ``std_ddof=0`` gives the population std, sqrt(P̂(1-P̂)) for binary rewards;
     ``scale="batch"`` divides by the std over all G·M rewards; ``scale="none"`` is Dr. GRPO (no std).
     A group of one, or one whose rewards are all equal, gives A = 0 exactly, for every ε >= 0 (ε = 0
-    included: the 0/0 of a constant group is defined as 0). For binary rewards a success gets
+    included: the 0/0 of a constant group is defined as 0); so does, with ε = 0, a group whose std
+    underflows to 0 (rewards within ~1e-154 of each other). For binary rewards a success gets
     sqrt((1-P̂)/P̂)/M (population std, ε -> 0): GRPO amplifies like P̂^(-1/2), GARL at q ≈ 1/2.
     """
     rewards, xp, dtype = _groups(rewards)
@@ -284,8 +285,9 @@ def grpo(rewards: Any, std_ddof: int = 1, eps: float = 1e-4, scale: str = "group
         return to_dtype(xp.zeros_like(rewards), dtype, xp)
     deviation = values - xp.mean(values, axis=1, keepdims=True)
     denominator = xp.sqrt(xp.sum(deviation * deviation, axis=1, keepdims=True) / (n - std_ddof)) + eps
-    safe = xp.where(denominator > 0, denominator, xp.ones_like(denominator))  # 0 only where centred is 0
-    return to_dtype(centred / safe / m, dtype, xp)
+    positive = denominator > 0  # (G, 1) or (1, 1); False only with ε = 0 and a std of 0
+    safe = xp.where(positive, denominator, xp.ones_like(denominator))
+    return to_dtype(xp.where(positive, centred / safe, xp.zeros_like(centred)) / m, dtype, xp)
 
 
 def sft(targets: Any) -> Any:
