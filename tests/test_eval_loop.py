@@ -87,7 +87,8 @@ def test_format_ok_breakdown_by_extraction_rule(tmp_path):
     assert summary["format_ok"] == pytest.approx(5 / 6) and summary["mean_at_k"] == pytest.approx(1 / 2)
     assert summary["format_rules"] == {"answer_tag": pytest.approx(1 / 6), "answer_line": pytest.approx(1 / 6),
                                        "answer_next_line": 0.0, "hash": pytest.approx(1 / 6),
-                                       "boxed": pytest.approx(1 / 6), "answer_is": pytest.approx(1 / 6)}
+                                       "boxed": pytest.approx(1 / 6), "answer_inline": 0.0,
+                                       "answer_is": pytest.approx(1 / 6)}
     _, summary_path = write_results(result, tmp_path, "rules", {})
     assert json.loads(summary_path.read_text())["benchmarks"]["musique"]["format_rules"]["hash"] == pytest.approx(1 / 6)
     rows = list(summary_table(result.summary, k=3).columns[0].cells)

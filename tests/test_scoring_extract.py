@@ -63,6 +63,9 @@ CASES = [
     ("finqa", "Answer: divide(114400, 329500)", "divide(114400, 329500)", "answer_line"),
     ("finqa", "Answer: 3.5 million. The rest is debt.", "3.5 million", "answer_line"),
     # base models continuing "Reasoning:"
+    ("base", " The tower is in Paris. Answer: Paris", "Paris", "answer_inline"),
+    ("base", " 94 / 5735 = 0.0164. The final answer: 1.6%. Next we check.", "1.6%", "answer_inline"),
+    ("base", " We are asked for the answer: the city. It is Paris.", None, None),
     ("base", " Paris is the capital of France. So the answer is Paris.", "Paris", "answer_is"),
     ("base", " 5829 - 5735 = 94 and 94 / 5735 = 0.0164. Therefore, the answer is 1.6%.", "1.6%", "answer_is"),
     ("base", " The total was $1.2 billion, so the answer would be 1.2 billion.", "1.2 billion", "answer_is"),

@@ -19,12 +19,15 @@ yields a non-empty answer wins, and within a level the last occurrence that yiel
    is explanation (below): then the label gives no answer.
 3. ``hash``: a line ``#### <answer>`` (GSM8K), unless the text after ``####`` is a label.
 4. ``boxed``: the content of the last ``\\boxed{...}`` (or ``\\fbox{...}``) whose braces balance.
-5. ``answer_is``: the last ``answer is`` / ``answer would be`` (optionally with ``:``) anywhere; the answer
+5. ``answer_inline``: the last ``Answer:`` (optionally ``the`` / ``final`` before it, bold around it) that
+   starts a sentence in the middle of a line (``... = 0.0164. Answer: 1.6%``: base models often write
+   their reasoning and answer as one paragraph); the answer is the rest of that sentence.
+6. ``answer_is``: the last ``answer is`` / ``answer would be`` (optionally with ``:``) anywhere; the answer
    is the rest of its sentence, or, when nothing follows on the line, the next line as for
    ``answer_next_line``.
 
-So an ``answer:`` in the middle of an explanation line is not a label, and a later ``the answer is`` in
-prose never beats an answer line. Details:
+So an ``answer:`` in the middle of an explanation (not starting a sentence) is no label at all, and neither
+an inline label nor a ``the answer is`` in prose ever beats an answer line. Details:
 
 * **Made-up exercises.** Base models go on with a new exercise of their own after answering. A line
   starting with ``Question:`` that comes after the first line holding an answer (any rule) and before a
@@ -32,10 +35,10 @@ prose never beats an answer line. Details:
 * **Continuation** (``answer_line``): the answer continues on the next line when its text ends with
   ``,``, ``;``, ``&``, ``+``, ``/``, ``\\``, a dash, an opening bracket, ``and`` or ``or``, or leaves a
   ``(``, ``[`` or ``{`` open; a blank line always ends it.
-* **Sentence end** (``answer_line``, ``answer_next_line``, ``answer_is``): the answer stops at the first
-  ``.``, ``!`` or ``?`` followed by a space or the end, except after a single letter or dotted initials
-  (``U.S.``, ``J. K.``), after a word of :data:`ABBREVIATIONS` (``St.``, ``Dr.``), or inside braces.
-  Tags, ``####`` lines and ``\\boxed{}`` are taken whole.
+* **Sentence end** (``answer_line``, ``answer_next_line``, ``answer_inline``, ``answer_is``): the answer
+  stops at the first ``.``, ``!`` or ``?`` followed by a space or the end, except after a single letter or
+  dotted initials (``U.S.``, ``J. K.``), after a word of :data:`ABBREVIATIONS` (``St.``, ``Dr.``), or
+  inside braces. Tags, ``####`` lines and ``\\boxed{}`` are taken whole.
 * **Explanation** (what a label with nothing after it must not take): a line starting with a short label
   and a colon (``Explanation:``, ``Step 2:``, ``Note:``; at most 31 characters before the colon), or with
   one of :data:`EXPLANATION_OPENERS` (``Because``, ``To find``, ``Let's``, ...), unless it holds a
@@ -62,7 +65,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterator
 
-RULES = ("answer_tag", "answer_line", "answer_next_line", "hash", "boxed", "answer_is")
+RULES = ("answer_tag", "answer_line", "answer_next_line", "hash", "boxed", "answer_inline", "answer_is")
 """The extraction rules, in precedence order."""
 
 ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "st", "jr", "sr", "mt", "ft", "vs", "co", "inc", "ltd",
@@ -85,6 +88,8 @@ _ANSWER_LINE = re.compile(rf"^{_DECOR}{_LABEL}(?:{_SEPARATOR}{_EMPHASIS}(?P<rest
 _HASH_LINE = re.compile(r"^[ \t]*####(?!#)[ \t]*(?P<rest>\S.*)$", re.MULTILINE)
 _TAG = re.compile(r"<answer>(.*?)(?:</answer>|\Z)", re.IGNORECASE | re.DOTALL)
 _BOXED = re.compile(r"\\(?:boxed|fbox)[ \t]*(?=\{)")
+_INLINE_LABEL = re.compile(r"(?<=[.!?])[ \t]+(?:\*\*)?(?:the[ \t]+)?(?:final[ \t]+)?answer[ \t]*(?:\*\*)?[ \t]*[:：]"
+                           r"(?:\*\*)?", re.IGNORECASE)
 _ANSWER_IS = re.compile(r"\banswer[ \t]+(?:is|would[ \t]+be)\b[ \t]*[:：]?", re.IGNORECASE)
 _INNER_PREFIX = re.compile(rf"^(?:(?:the[ \t]+)?(?:final[ \t]+)?answer[ \t]+is\b[ \t]*[:：]?|{_LABEL}{_SEPARATOR})"
                            r"[ \t]*",
@@ -96,6 +101,7 @@ _EXPLANATION = re.compile(
     r"|(?:" + "|".join(re.escape(w) for w in EXPLANATION_OPENERS) + r")(?!\w))",
     re.IGNORECASE)
 _CONTINUES = re.compile(r"(?:[,;&+/\\(\[{\-–—]|\b(?:and|or))[ \t]*$", re.IGNORECASE)
+_INITIALS = re.compile(r"(?:[^\W\d_]\.)*[^\W\d_]")  # "U.S", "D.C", "J", "B": letters, dotted
 _SENTENCE_END = re.compile(r"(\S*?)[.!?](?=\s|$)")  # group 1: the word before the stop
 _COMMAND = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|emph|operatorname)[ \t]*(?=\{)")
 _LEADING_BOLD = re.compile(r"^(\*\*|__)(?P<span>(?:(?!\1).)+)\1(?=[ \t]*(?:[,;:.(\-–—]|$))")
@@ -116,7 +122,7 @@ class Extraction:
 def find_answer(completion: str) -> Extraction:
     """Apply the rules of the module docstring to ``completion``."""
     text = _drop_new_exercise(completion)
-    for reader in (_tags, _label_lines, _hash_lines, _boxed, _answer_is):
+    for reader in (_tags, _label_lines, _hash_lines, _boxed, _inline_labels, _answer_is):
         found = next((item for item in reader(text) if item.answer), None)
         if found is not None:
             return found
@@ -155,19 +161,28 @@ def _boxed(text: str) -> Iterator[Extraction]:
         yield Extraction(_clean(content), "boxed")
 
 
+def _inline_labels(text: str) -> Iterator[Extraction]:
+    for match in reversed(list(_INLINE_LABEL.finditer(text))):
+        yield Extraction(_clean(_first_sentence(_rest_of_line(text, match.end()))), "answer_inline")
+
+
 def _answer_is(text: str) -> Iterator[Extraction]:
     for match in reversed(list(_ANSWER_IS.finditer(text))):
-        line_end = text.find("\n", match.end())
-        rest = text[match.end():line_end if line_end >= 0 else len(text)]
+        rest = _rest_of_line(text, match.end())
         answer = _clean(_first_sentence(rest)) if rest.strip() else _next_line_answer(text, match.end())
         yield Extraction(answer, "answer_is")
+
+
+def _rest_of_line(text: str, position: int) -> str:
+    line_end = text.find("\n", position)
+    return text[position:line_end if line_end >= 0 else len(text)]
 
 
 def _drop_new_exercise(text: str) -> str:
     """``text`` without a made-up exercise: cut at a ``Question:`` line that comes after the first line
     holding an answer (any rule) and before a ``Reasoning:`` line."""
-    starts = [m.start() for pattern in (_TAG, _ANSWER_LINE, _HASH_LINE, _BOXED, _ANSWER_IS)
-              if (m := pattern.search(text))]
+    patterns = (_TAG, _ANSWER_LINE, _HASH_LINE, _BOXED, _INLINE_LABEL, _ANSWER_IS)
+    starts = [m.start() for pattern in patterns if (m := pattern.search(text))]
     line_end = text.find("\n", min(starts)) if starts else -1
     for question in _NEW_QUESTION.finditer(text, line_end + 1) if line_end >= 0 else ():
         if _REASONING.search(text, question.end()):
@@ -238,7 +253,7 @@ def _first_sentence(text: str) -> str:
     """``text`` up to its first sentence end (module docstring), outside braces."""
     for match in _SENTENCE_END.finditer(text):
         word = match.group(1).strip("*_(\"'").lower()
-        if len(word) == 1 or "." in word or word in ABBREVIATIONS:
+        if _INITIALS.fullmatch(word) or word in ABBREVIATIONS:
             continue
         if text.count("{", 0, match.start()) > text.count("}", 0, match.start()):
             continue
