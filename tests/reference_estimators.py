@@ -64,10 +64,10 @@ def rloo(rewards, options: EstimatorOptions):
     return out
 
 
-def garl(rewards, options: EstimatorOptions, cap: float = math.inf):
+def garl(rewards, options: EstimatorOptions):
     out = np.zeros(rewards.shape)
     for g, row in enumerate(rewards.tolist()):
-        amp = min(_amplification(sum(row) / len(row), _q_of_group(options.q, g)), cap)
+        amp = _amplification(sum(row) / len(row), _q_of_group(options.q, g))
         for m, r in enumerate(row):
             out[g, m] = amp * (r - _baseline(row, m, options.baseline)) / len(row)
     return out
