@@ -164,7 +164,8 @@ def test_lenient_errors(program, message):
 
 def test_parse_program_keeps_parentheses_in_row_names():
     steps = parse_program("table_max(net income ( loss ), none), divide(#0, 2)")
-    assert [(s.op, s.arg1, s.arg2) for s in steps] == [("table_max", "net income ( loss )", "none"), ("divide", "#0", "2")]
+    assert [(s.op, s.arg1, s.arg2) for s in steps] == [("table_max", "net income ( loss )", "none"),
+                                                       ("divide", "#0", "2")]
 
 
 # the official number reader: (text, value or None)

@@ -72,8 +72,8 @@ ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "st", "jr", "sr", "mt", "ft"
                            "corp", "gen", "gov", "sen", "rep", "prof", "rev", "hon", "approx"})
 """Words whose trailing full stop does not end the answer's sentence (``St. Louis``)."""
 
-EXPLANATION_OPENERS = ("because", "since", "explanation", "reasoning", "rationale", "justification", "note that",
-                       "step", "to find", "to answer", "to determine", "to calculate", "to solve", "let's",
+EXPLANATION_OPENERS = ("because", "since", "explanation", "reasoning", "rationale", "justification",
+                       "note that", "step", "to find", "to answer", "to determine", "to calculate", "to solve", "let's",
                        "let me", "let us", "we need", "we can", "we have", "we know", "first,", "here is",
                        "here's", "this is because", "the question", "based on", "according to", "in order to")
 """Line openers that mark explanation rather than an answer (matched as whole words, any case)."""
@@ -88,12 +88,11 @@ _ANSWER_LINE = re.compile(rf"^{_DECOR}{_LABEL}(?:{_SEPARATOR}{_EMPHASIS}(?P<rest
 _HASH_LINE = re.compile(r"^[ \t]*####(?!#)[ \t]*(?P<rest>\S.*)$", re.MULTILINE)
 _TAG = re.compile(r"<answer>(.*?)(?:</answer>|\Z)", re.IGNORECASE | re.DOTALL)
 _BOXED = re.compile(r"\\(?:boxed|fbox)[ \t]*(?=\{)")
-_INLINE_LABEL = re.compile(r"(?<=[.!?])[ \t]+(?:\*\*)?(?:the[ \t]+)?(?:final[ \t]+)?answer[ \t]*(?:\*\*)?[ \t]*[:：]"
-                           r"(?:\*\*)?", re.IGNORECASE)
+_INLINE_LABEL = re.compile(r"(?<=[.!?])[ \t]+(?:\*\*)?(?:the[ \t]+)?(?:final[ \t]+)?answer[ \t]*(?:\*\*)?"
+                           r"[ \t]*[:：](?:\*\*)?", re.IGNORECASE)
 _ANSWER_IS = re.compile(r"\banswer[ \t]+(?:is|would[ \t]+be)\b[ \t]*[:：]?", re.IGNORECASE)
-_INNER_PREFIX = re.compile(rf"^(?:(?:the[ \t]+)?(?:final[ \t]+)?answer[ \t]+is\b[ \t]*[:：]?|{_LABEL}{_SEPARATOR})"
-                           r"[ \t]*",
-                           re.IGNORECASE)
+_INNER_PREFIX = re.compile(  # "Answer: Paris" inside a tag, "The answer is Paris" on an answer line
+    rf"^(?:(?:the[ \t]+)?(?:final[ \t]+)?answer[ \t]+is\b[ \t]*[:：]?|{_LABEL}{_SEPARATOR})[ \t]*", re.IGNORECASE)
 _NEW_QUESTION = re.compile(r"^[ \t]*(?:\*\*)?question[ \t]*(?:\*\*)?[ \t]*[:：]", re.IGNORECASE | re.MULTILINE)
 _REASONING = re.compile(r"^[ \t]*(?:\*\*)?reasoning[ \t]*(?:\*\*)?[ \t]*[:：]", re.IGNORECASE | re.MULTILINE)
 _EXPLANATION = re.compile(
