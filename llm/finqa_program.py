@@ -32,13 +32,14 @@ Lenient reading, rule by rule (the official behaviour in brackets; see :mod:`llm
   divides by 100, so ``%5`` is 0.05].
 * Only numbers are arithmetic arguments: a "yes"/"no" result cannot be an argument [Python semantics:
   ``greater`` compares the strings, ``add`` concatenates them].
-* A table operation needs a non-empty row name [a reference ``#k`` reuses the row of the previous table
-  step; an empty name matches the header row, whose first cell is usually empty].
-* Table rows: empty rows are skipped; when several rows share a first cell, the last one is used (as the
-  official dict from first cell to row); a cell loses ``$`` and everything from ``(`` on; every cell must
-  be a finite number, and the row must have at least one cell [a row without cells sums to 0].
-* Division by zero, overflow and complex powers are errors [the last also ends invalid, unless the
-  complex step's result is never used].
+* A table operation needs a row name, neither empty nor a ``#k`` reference [a reference reuses the row
+  of the previous table step; an empty name matches the header row, whose first cell is usually empty].
+* Table rows: empty rows are skipped [an empty row makes every table operation invalid]; when several
+  rows share a first cell, the last one is used (as the official dict from first cell to row); a cell
+  loses ``$`` and everything from ``(`` on; every cell must be a finite number, and the row must have at
+  least one cell [a row without cells sums to 0].
+* Division by zero, overflow and complex powers are errors [the same, except that a complex result that
+  no later step uses is harmless]. A ``|`` inside an argument is part of it [it splits the argument].
 """
 
 from __future__ import annotations
