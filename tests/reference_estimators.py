@@ -64,10 +64,10 @@ def rloo(rewards, options: EstimatorOptions):
     return out
 
 
-def garl(rewards, options: EstimatorOptions):
+def garl(rewards, options: EstimatorOptions, cap: float = math.inf):
     out = np.zeros(rewards.shape)
     for g, row in enumerate(rewards.tolist()):
-        amp = _amplification(sum(row) / len(row), _q_of_group(options.q, g))
+        amp = min(_amplification(sum(row) / len(row), _q_of_group(options.q, g)), cap)
         for m, r in enumerate(row):
             out[g, m] = amp * (r - _baseline(row, m, options.baseline)) / len(row)
     return out
@@ -146,4 +146,5 @@ REFERENCES = {
     "garl": garl,
     "paft": paft,
     "sft": sft,
+    "capped_garl": lambda rewards, options: garl(rewards, options, cap=options.cap),
 }

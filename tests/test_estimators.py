@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from tsallis import EstimatorOptions, compute_weights, garl, grpo, paft, reinforce, rloo, sft
+from tsallis.estimators import capped_garl
 from tsallis.bias import ScoreModel, exact_moments
 
 GROUP = np.array([[1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0]])
@@ -35,6 +36,27 @@ def test_garl_special_cases():
     p_hat = rewards.mean(1, keepdims=True)
     maxrl = np.where(p_hat > 0, (rewards - p_hat) / np.where(p_hat > 0, p_hat, 1) / 8, 0)
     np.testing.assert_allclose(garl(rewards, 1.0, "mean"), maxrl, rtol=1e-12, atol=1e-15)
+
+
+def test_capped_garl_hand_computed_and_limits():
+    # row 3: P̂ = 1/4, q = 1, amplification 4 capped at 2.5; row 0: P̂ = 1/2, amplification 2 < 2.5 untouched
+    w = capped_garl(GROUP, 1.0, 2.5)
+    np.testing.assert_allclose(w[3], 2.5 * np.array([0.75, -0.25, -0.25, -0.25]) / 4)
+    np.testing.assert_array_equal(w[:3], garl(GROUP[:3], 1.0))
+    rng = np.random.default_rng(2)
+    rewards = rng.random((40, 6)) * (rng.random((40, 6)) < 0.4)
+    for baseline in ("none", "mean", "loo"):
+        np.testing.assert_array_equal(capped_garl(rewards, 0.7, float("inf"), baseline), garl(rewards, 0.7, baseline))
+        np.testing.assert_allclose(capped_garl(rewards, 0.7, 1.0, baseline), garl(rewards, 0.0, baseline), rtol=1e-12)
+    binary = (rng.random((40, 6)) < 0.2).astype(float)  # P̂ >= 1/M where P̂ > 0: a cap of M^q never binds
+    # (to the ulp: the cap equals the largest amplification (1/6)^(-1/2), computed with another rounding)
+    np.testing.assert_allclose(capped_garl(binary, 0.5, 6**0.5, "mean"), garl(binary, 0.5, "mean"), rtol=3e-16, atol=0)
+    opts = EstimatorOptions(q=1.0, cap=2.5)
+    np.testing.assert_array_equal(compute_weights("capped_garl", GROUP, opts), w)
+    with pytest.raises(ValueError, match="cap must be a number \\(inf allowed\\) >= 1, got cap=0.5"):
+        EstimatorOptions(cap=0.5)
+    with pytest.raises(ValueError, match="cap must be a number \\(inf allowed\\) >= 1, got cap=nan"):
+        capped_garl(GROUP, 0.5, float("nan"))
 
 
 def test_grpo_conventions():

@@ -65,6 +65,7 @@ class EstimatorName(str, Enum):
     GARL = "garl"
     PAFT = "paft"
     SFT = "sft"
+    CAPPED_GARL = "capped_garl"
 
 
 def _check_array_or_none(name: str, value: Any, unit_interval: bool = False) -> None:
@@ -119,6 +120,8 @@ class EstimatorOptions:
                            "pass the rewards for filter-then-SFT).",
                            lambda name, value: _check_array_or_none(name, value, unit_interval=True),
                            per_call=True)
+    cap: float = _option(float("inf"), "Capped GARL: the largest amplification c >= 1 applied to a group "
+                         "(inf = no cap, plain GARL).", lambda name, value: check_number(name, value, 1.0, True))
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -192,6 +195,22 @@ def garl(rewards: Any, q: Any, baseline: str = "mean") -> Any:
     p_hat = xp.mean(rewards, axis=1, keepdims=True)  # (G, 1)
     centred = _centred(rewards, p_hat, baseline, xp)
     return to_dtype(amplification(p_hat, q) * centred / rewards.shape[1], dtype, xp)
+
+
+def capped_garl(rewards: Any, q: Any, cap: float, baseline: str = "mean") -> Any:
+    """GARL with its amplification capped at c: w_m = min(P̂^(-q), c) · (r_m - b_m) / M.
+
+    The cap bounds the weight of rare-success groups (P̂^(-q) > c, i.e. P̂ < c^(-1/q)), trading the
+    amplification that drives the cold-start escape for a bounded per-group weight. c = inf is
+    :func:`garl`; c = 1 is GARL at q = 0 (every P̂^(-q) >= 1); binary rewards have P̂ >= 1/M, so
+    c >= M^q never binds. Edge cases as for GARL (P̂ = 0 gives w = 0).
+    """
+    rewards, xp, dtype = _groups(rewards)
+    check_group_q(q, rewards.shape[0])
+    check_number("cap", cap, 1.0, allow_inf=True)
+    p_hat = xp.mean(rewards, axis=1, keepdims=True)  # (G, 1)
+    centred = _centred(rewards, p_hat, baseline, xp)
+    return to_dtype(xp.clip(amplification(p_hat, q), max=float(cap)) * centred / rewards.shape[1], dtype, xp)
 
 
 def paft(
@@ -434,6 +453,12 @@ def _sft(rewards: Any, options: EstimatorOptions) -> Any:
     if tuple(targets.shape) != tuple(rewards.shape):
         raise ValueError(f"targets must have the rewards' shape {tuple(rewards.shape)}, got {tuple(targets.shape)}")
     return to_dtype(sft(targets), dtype, xp)
+
+
+@register_estimator(EstimatorName.CAPPED_GARL, formula="min(P̂^(−q), c)(r_m − b_m)/M", options=("q", "baseline", "cap"),
+                    description="GARL with the amplification capped at c; c = inf is GARL, c = 1 is GARL at q = 0")
+def _capped_garl(rewards: Any, options: EstimatorOptions) -> Any:
+    return capped_garl(rewards, options.q, options.cap, baseline=options.baseline)
 
 
 ESTIMATORS: tuple[str, ...] = tuple(key.value for key in _REGISTRY)
