@@ -188,3 +188,18 @@ def test_verl_external_modules_hook_registers_the_estimators():
     env = dict(os.environ, VERL_USE_EXTERNAL_MODULES="llm.integrations.verl")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert result.stdout.split() == ["tsallis_garl_advantage", "tsallis_paft_advantage"]
+
+
+def test_example_reward_function_scores_with_the_project_verifier(tmp_path):
+    """examples/verl_data.py: the parquet rows carry what compute_score needs; the gold answer scores 1."""
+    spec = importlib.util.spec_from_file_location("verl_data", os.path.join(os.path.dirname(__file__), "..",
+                                                                             "examples", "verl_data.py"))
+    verl_data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(verl_data)
+    rows = verl_data.rows("hotpotqa", None, "train", closed_book=True, limit=3)
+    assert len(rows) == 3 and rows[0]["prompt"][0]["role"] == "user"
+    for row in rows:
+        gold = row["reward_model"]["ground_truth"]
+        args = (row["data_source"], f"Let me think.\nAnswer: {gold}", gold, row["extra_info"])
+        assert verl_data.compute_score(*args) == 1.0
+        assert verl_data.compute_score(row["data_source"], "Answer: certainly not this", gold, row["extra_info"]) == 0.0

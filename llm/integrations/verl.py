@@ -1,9 +1,10 @@
-"""GARL, PAFT and the other ``tsallis`` estimators in verl's advantage-estimator registry (verl 0.9.1).
+"""GARL (each baseline) and PAFT in verl's advantage-estimator registry (verl 0.9.1).
 
-Usage: import this module in verl's driver process, which computes the advantages, e.g. through verl's
-own hook, and pick an estimator by name::
+Usage: import this module in the process that computes verl's advantages (verl 0.9.1's ``TaskRunner``, a
+Ray actor), e.g. through verl's own import hook handed to every Ray process, and pick an estimator by name::
 
     VERL_USE_EXTERNAL_MODULES=llm.integrations.verl python -m verl.trainer.main_ppo \\
+        +ray_kwargs.ray_init.runtime_env.env_vars.VERL_USE_EXTERNAL_MODULES=llm.integrations.verl \\
         algorithm.adv_estimator=garl +algorithm.tsallis.q=0.75 +algorithm.tsallis.baseline=mean \\
         actor_rollout_ref.actor.loss_agg_mode=seq-mean-token-sum actor_rollout_ref.rollout.n=16 ...
 
@@ -12,7 +13,7 @@ otherwise (call :func:`register` to get the ImportError). The ``+algorithm.tsall
 (:class:`VerlSettings`): ``q`` (a number), ``schedule`` (a ``tsallis.make_schedule`` dict, instead of
 ``q``), ``baseline`` (GARL), ``num_resamples``, ``resampling`` (PAFT), ``seed``, ``start_step``.
 
-Maths. verl calls a registered estimator once per training step, on the driver, with
+Maths. verl calls a registered estimator once per training step, in its TaskRunner, with
 ``token_level_rewards`` (B, T), ``response_mask`` (B, T), ``config`` (the ``algorithm`` section) and
 ``index`` (B,) the prompt uid of each response. With r_i = Σ_t token_level_rewards[i, t] (the outcome
 reward, in [0, 1]) grouped by uid into G groups of M::
@@ -28,8 +29,8 @@ verl's actor loss with ``loss_agg_mode="seq-mean-token-sum"`` over a mini-batch 
 
 Step. The estimator is not told verl's global step; it counts its own calls (one per training step),
 so q_t = schedule(start_step + number of earlier calls). Set ``start_step`` to the step a resumed run
-continues from. PAFT's resampling at step t draws from derive_seed(seed, t, 1); it runs once, on the
-driver, so every worker trains on the same resampled sequences.
+continues from. PAFT's resampling at step t draws from derive_seed(seed, t, 1); it runs once per step,
+in the TaskRunner, before the batch is sent to the workers, so every worker trains on the same resampling.
 
 What PAFT needs in verl. These advantages give PAFT's exact gradient: a sequence drawn c times by the
 resampling gets A = M c P̂^(1-q)/K, the others A = 0. What the advantage route cannot do is the point of
