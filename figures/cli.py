@@ -44,7 +44,7 @@ SUMMARY_COLUMNS = ("figure", "claim", "regime", "measured", "rel", "predicted", 
 
 def _number(value: float, digits: int) -> str:
     """A table cell: ``value`` to ``digits`` significant digits, empty where it does not apply (NaN)."""
-    return "" if math.isnan(value) else f"{value:.{digits}g}"
+    return "" if math.isnan(value) else f"{value + 0.0:.{digits}g}"  # + 0.0: -0.0 prints as 0
 
 
 def summary_table(checks: list[Check], title: str) -> RichTable:

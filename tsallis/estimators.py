@@ -16,12 +16,13 @@ Registry
 Estimators are registered under an :class:`EstimatorName` and share one signature
 ``fn(rewards, options) -> weights``; options that only some estimators use live in
 :class:`EstimatorOptions`. The registration is the only description of an estimator: its
-:class:`~tsallis.registry.EstimatorSpec` says which options it reads (hence whether it uses q, needs
+:class:`EstimatorSpec` says which options it reads (hence whether it uses q, needs
 a generator or trains on given targets), its weight formula and a one-line description; see
 :mod:`tsallis.registry` for the queries (``estimator_spec``, ``uses_q``, ``unused_options``,
 ``option_specs``, ``markdown_table``). Call one with :func:`compute_weights`. Adding an estimator is
 one :class:`EstimatorName` member, its function and its ``@register_estimator`` below (plus an
-``EstimatorOptions`` field if it needs a new option).
+``EstimatorOptions`` field if it needs a new option), and its test with a loop-over-samples
+reference in ``tests/reference_estimators.py`` (the registry tests then check its metadata).
 
 Edge cases, common to all: a group whose rewards are all zero (P̂ = 0) gets all-zero weights, never
 NaN or inf; weights are finite for every q in [0, 1], every M >= 1 and every group in [0, 1]^M; G = 0
@@ -32,6 +33,7 @@ never carry the rewards' autograd graph (the rewards are read detached).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from enum import Enum
@@ -79,12 +81,16 @@ def _check_array_or_none(name: str, value: Any, unit_interval: bool = False) -> 
         raise ValueError(f"{name} must be finite, got a NaN or inf entry")
 
 
-def _option(default: Any, doc: str, check: Any, choices: tuple | None = None, per_call: bool = False) -> Any:
+def _option(default: Any, doc: str, check: Callable[[str, Any], None] | None = None, choices: tuple | None = None,
+            per_call: bool = False) -> Any:
     """A field of :class:`EstimatorOptions` carrying its documentation and its check ``check(name, value)``.
 
-    ``choices`` lists the allowed values of a categorical option; ``per_call`` marks an input supplied
-    with each batch (a generator, an array) rather than a setting a configuration file would hold.
+    ``choices`` lists the allowed values of a categorical option (its check is then membership);
+    ``per_call`` marks an input supplied with each batch (a generator, an array) rather than a setting
+    a configuration file would hold.
     """
+    if choices is not None:
+        check = functools.partial(check_choice, choices=choices)
     return field(default=default, metadata={"doc": doc, "check": check, "choices": choices, "per_call": per_call})
 
 
@@ -100,7 +106,7 @@ class EstimatorOptions:
                      "shape (G, 1) gives each group its own q (the simulator trains several q at once).",
                      lambda name, value: check_group_q(value))
     baseline: str = _option("mean", 'GARL baseline b_m: "none" (0), "mean" (P̂, includes the sample itself) '
-                            'or "loo" (mean of the other M-1).', check_choice, BASELINES)
+                            'or "loo" (mean of the other M-1).', choices=BASELINES)
     num_resamples: int = _option(1, "PAFT: K, how many trajectories are importance-resampled per group (K >= 1).",
                                  lambda name, value: check_integer(name, value, 1))
     generator: Any = _option(None, "PAFT: numpy Generator or torch.Generator supplying the resampling uniforms "
@@ -109,13 +115,13 @@ class EstimatorOptions:
     proposal_logw: Any = _option(None, "PAFT: (G, M) log p_θ(z) - log proposal(z) when samples come from "
                                  "another policy; None = on-policy.", _check_array_or_none, per_call=True)
     resampling: str = _option("multinomial", 'PAFT: "multinomial" (iid draws) or "systematic" (lower variance, '
-                              "same expectation).", check_choice, RESAMPLING_SCHEMES)
+                              "same expectation).", choices=RESAMPLING_SCHEMES)
     std_ddof: int = _option(1, "GRPO: 1 = Bessel-corrected group std (TRL and verl), 0 = population std "
-                            "sqrt(P̂(1-P̂)) for binary rewards.", check_choice, (0, 1))
+                            "sqrt(P̂(1-P̂)) for binary rewards.", choices=(0, 1))
     eps: float = _option(1e-4, "GRPO: added to the std (>= 0); 1e-4 is TRL's value, verl uses 1e-6.",
                          lambda name, value: check_number(name, value, 0.0))
     scale: str = _option("group", 'GRPO: divide by the "group" std, the whole "batch" std (TRL\'s '
-                         'scale_rewards="batch"), or "none" (Dr. GRPO).', check_choice, GRPO_SCALES)
+                         'scale_rewards="batch"), or "none" (Dr. GRPO).', choices=GRPO_SCALES)
     targets: Any = _option(None, "SFT: (G, M) mask of target samples in [0, 1] (e.g. gold demonstrations; "
                            "pass the rewards for filter-then-SFT).",
                            lambda name, value: _check_array_or_none(name, value, unit_interval=True),
@@ -125,11 +131,7 @@ class EstimatorOptions:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            check, choices = f.metadata["check"], f.metadata["choices"]
-            if choices is None:
-                check(f.name, getattr(self, f.name))
-            else:
-                check(f.name, getattr(self, f.name), choices)
+            f.metadata["check"](f.name, getattr(self, f.name))
 
 
 OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(EstimatorOptions))
