@@ -199,3 +199,38 @@ def delta_moments(
     mean_fn, var_fn = _delta_functions(estimator)
     args = (p, q_value, m, score.grad_p, score.var_success, score.var_failure, num_resamples)
     return Moments(mean=float(mean_fn(*args)), variance=float(var_fn(*args)), target=p ** (-q_value) * score.grad_p)
+
+
+def cold_start_gain(estimator: str, q: float, m: int, **options: Any) -> float:
+    """E[ĝ] / ∇P in deep cold start, P → 0 at fixed M: M × the weight of the success in a group with one.
+
+    Maths: with P → 0 a group has no success with probability 1 - M P + O(P²) (zero weights for every
+    estimator here), exactly one with probability M P + O(P²), more with O(P²). On a one-success group the
+    success's score has mean ∇P/P and a failure's -∇P/(1-P), so::
+
+        E[ĝ] = M P · (w_success ∇P / P) + O(P) ∇P  →  M · w_success · ∇P
+
+    with w_success the estimator's weight of the success in rewards (1, 0, ..., 0). Closed forms (eps → 0):
+    GARL mean baseline M^q (1 - 1/M); GARL none or LOO M^q; PAFT M^q (its K resamples all pick the success);
+    GRPO with the Bessel std (1 - 1/M)/(M^(-1/2) + eps) ≈ √M (1 - 1/M), i.e. GARL at q = 1/2; RLOO and
+    REINFORCE 1 (unbiased). While P ≪ 1/M the stochastic escape time is the q = 0 flow time divided by this
+    gain (``sim.stochastic.small_m_escape_time``).
+
+    Parameters
+    ----------
+    estimator : a registered name (``tsallis.estimators.ESTIMATORS``) other than ``sft``.
+    q : Tsallis q in [0, 1] (ignored by estimators without q).
+    m : M >= 2, samples per group.
+    **options : further :class:`~tsallis.estimators.EstimatorOptions` fields (``baseline``, ``eps``, ...).
+    """
+    from tsallis.estimators import EstimatorOptions, compute_weights
+
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 2:
+        raise ValueError(f"cold_start_gain: m must be an integer >= 2, got m={m!r}")
+    if estimator == "sft":
+        raise ValueError("cold_start_gain: sft trains on given targets, not on sampled successes")
+    check_q(q)
+    rewards = np.zeros((1, int(m)))
+    rewards[0, 0] = 1.0
+    settings = {"q": q, "num_resamples": 1, "generator": np.random.default_rng(0), **options}
+    return float(m * compute_weights(estimator, rewards, EstimatorOptions(**settings))[0, 0])
