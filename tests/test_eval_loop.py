@@ -6,7 +6,7 @@ import pytest
 
 from llm.data import Example, load_benchmark
 from llm.data.stats import split_stats
-from llm.evaluation import EvalConfig, evaluate, summary_table, write_results
+from llm.evaluation import EvalConfig, evaluate, format_breakdown, summary_table, write_results
 from llm.evaluation.loop import call_seed
 from llm.prompts import build_prompt
 from llm.rollout import Rollout, SamplingConfig
@@ -94,6 +94,15 @@ def test_format_ok_breakdown_by_extraction_rule(tmp_path):
     rows = list(summary_table(result.summary, k=3).columns[0].cells)
     assert rows[6:12] == ["has an answer", "  via answer_tag", "  via answer_line", "  via hash", "  via boxed",
                           "  via answer_is"]
+
+
+def test_format_breakdown_keeps_rules_of_other_scorers():
+    samples = [{"format_ok": True, "format_rule": "answer_slot"}, {"format_ok": True, "format_rule": "hash"},
+               {"format_ok": False, "format_rule": "answer_line"}, {"format_ok": False, "format_rule": None}]
+    shares = format_breakdown(samples)
+    assert list(shares) == [*RULES, "answer_slot"]  # the scorer's own rule after the extraction rules
+    assert (shares["answer_slot"], shares["hash"], shares["answer_line"]) == (0.25, 0.25, 0.0)
+    assert sum(shares.values()) == 0.5  # = format_ok
 
 
 def test_engine_returning_the_wrong_shape_is_an_error():

@@ -110,13 +110,15 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def format_breakdown(samples: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """For each extraction rule (:data:`llm.scoring.RULES`, in precedence order), the share of samples
-    whose answer it found and that have ``format_ok``.
+    """For each extraction rule, the share of samples whose answer it found and that have ``format_ok``:
+    the rules of :data:`llm.scoring.RULES` in precedence order, then any other rule a scorer reports
+    (in the order first seen).
 
     Every question has k samples, so the shares add up to the summary's ``format_ok``.
     """
+    rules = dict.fromkeys([*RULES, *(s["format_rule"] for s in samples if s["format_ok"])])
     return {rule: mean(float(bool(s["format_ok"]) and s["format_rule"] == rule) for s in samples)
-            for rule in RULES}
+            for rule in rules}
 
 
 def evaluate(examples: Sequence["Example"], engine: "RolloutEngine", tokenizer: Any, sampling: "SamplingConfig",

@@ -15,7 +15,6 @@ from rich.table import Table
 
 from llm.atomic import atomic_write_text
 from llm.evaluation.loop import EvalResult
-from llm.scoring import RULES
 
 # (summary key, row label, format); the format_rules breakdown follows the "format_ok" row
 TABLE_ROWS = (("questions", "questions", "{:.0f}"), ("maj_at_k", "maj@{k}", "{:.3f}"),
@@ -51,8 +50,8 @@ def summary_table(summary: dict[str, dict[str, Any]], k: int, title: str = "eval
     for key, header, fmt in TABLE_ROWS:
         table.add_row(header.format(k=k), *(fmt.format(figures[key]) for figures in summary.values()))
         if key == "format_ok":
-            for rule in RULES:
-                shares = [figures["format_rules"][rule] for figures in summary.values()]
+            for rule in dict.fromkeys(rule for figures in summary.values() for rule in figures["format_rules"]):
+                shares = [figures["format_rules"].get(rule, 0.0) for figures in summary.values()]
                 if any(shares):
                     table.add_row(f"  via {rule}", *(f"{share:.2f}" for share in shares))
     return table
