@@ -23,6 +23,7 @@ import json
 from datasets import Dataset
 
 from llm.data import load_benchmark
+from llm.integrations.core import ROLLOUT_ESTIMATORS
 from llm.integrations.trl import TsallisGRPOTrainer, tsallis_grpo_config
 from llm.models import load_policy, tiny_random_policy
 from llm.prompts import build_prompt
@@ -37,11 +38,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data", default=None, help="official training file (default: the shipped subset)")
     p.add_argument("--closed-book", action="store_true", help="questions without their context paragraphs")
     p.add_argument("--limit", type=int, default=None, help="use the first N training questions")
-    p.add_argument("--estimator", default="garl", choices=("garl", "paft", "grpo", "rloo", "reinforce"))
+    p.add_argument("--estimator", default="garl", choices=ROLLOUT_ESTIMATORS)
     p.add_argument("--q", type=float, default=0.75, help="constant Tsallis index q (GARL, PAFT)")
     p.add_argument("--q-schedule", default=None, help='a q schedule as JSON, e.g. \'{"kind": "linear", ...}\'')
     p.add_argument("--baseline", default="mean", choices=("none", "mean", "loo"), help="GARL baseline")
     p.add_argument("--num-resamples", type=int, default=4, help="PAFT: K resampled successes per group")
+    p.add_argument("--cap", type=float, default=float("inf"), help="capped_garl: the cap c on P̂^(-q)")
     p.add_argument("--num-generations", type=int, default=8, help="M completions per prompt")
     p.add_argument("--prompts-per-step", type=int, default=2, help="G prompts per optimizer step (per device)")
     p.add_argument("--max-completion-length", type=int, default=256)
@@ -77,7 +79,8 @@ def main(argv=None) -> None:
     trainer = TsallisGRPOTrainer(
         model=model, reward_funcs=verifier, args=args, train_dataset=dataset, processing_class=tokenizer,
         estimator=a.estimator,
-        estimator_options={"baseline": a.baseline, "num_resamples": a.num_resamples},
+        estimator_options={"garl": {"baseline": a.baseline}, "paft": {"num_resamples": a.num_resamples},
+                           "capped_garl": {"baseline": a.baseline, "cap": a.cap}}.get(a.estimator, {}),
         q_schedule=json.loads(a.q_schedule) if a.q_schedule else a.q,
     )
     trainer.train()

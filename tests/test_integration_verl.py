@@ -203,3 +203,16 @@ def test_example_reward_function_scores_with_the_project_verifier(tmp_path):
         args = (row["data_source"], f"Let me think.\nAnswer: {gold}", gold, row["extra_info"])
         assert verl_data.compute_score(*args) == 1.0
         assert verl_data.compute_score(row["data_source"], "Answer: certainly not this", gold, row["extra_info"]) == 0.0
+
+
+def test_every_q_estimator_of_the_registry_is_offered_with_its_settings():
+    """capped_garl (a q-estimator with a cap option) comes from the tsallis registry like garl and paft:
+    its advantages are M × compute_weights with the configured cap; a setting it ignores is reported."""
+    assert {"garl", "garl_loo", "paft", "capped_garl", "capped_garl_mean"} <= set(ESTIMATOR_NAMES)
+    rewards, mask = verl_batch()
+    got, _ = TsallisAdvantage("capped_garl_mean")(rewards, mask, config=config(q=1.0, cap=1.5), index=UIDS)
+    torch.testing.assert_close(got, expected_advantages("capped_garl", EstimatorOptions(q=1.0, cap=1.5)))
+    uncapped = expected_advantages("garl", EstimatorOptions(q=1.0))
+    assert float((got - uncapped).abs().max()) > 0.1  # the cap binds on the one-success group (P̂^-1 = 4)
+    with pytest.warns(UserWarning, match="garl ignores algorithm.tsallis.num_resamples"):
+        TsallisAdvantage("garl")(rewards, mask, config=config(q=0.5, num_resamples=4), index=UIDS)

@@ -25,13 +25,14 @@ import torch
 
 from llm.seeding import derive_seed
 from tsallis.diagnostics import group_diagnostics
-from tsallis.estimators import ESTIMATORS, EstimatorOptions, compute_weights
+from tsallis.estimators import EstimatorOptions, compute_weights
+from tsallis.registry import ESTIMATORS, estimator_spec, uses_q
 from tsallis.schedules import QSchedule, make_schedule
 
-Q_ESTIMATORS = ("garl", "paft")
-"""Estimators that read q (the others ignore it and log q = 0)."""
-ROLLOUT_ESTIMATORS = tuple(name for name in ESTIMATORS if name != "sft")
-"""Estimators that turn rollout rewards into weights (SFT needs gold targets, not rollouts)."""
+ROLLOUT_ESTIMATORS = tuple(name for name in ESTIMATORS if not estimator_spec(name).trains_on_targets)
+"""Registered estimators that turn rollout rewards into weights (SFT trains on gold targets instead)."""
+Q_ESTIMATORS = tuple(name for name in ROLLOUT_ESTIMATORS if uses_q(name))
+"""Those that read q (GARL, PAFT, capped GARL, ...); the others ignore it and log q = 0."""
 PAFT_STREAM = 1
 """Stream number of PAFT's resampling seed, derive_seed(seed, step, PAFT_STREAM)."""
 QUARTILES = (0.25, 0.5, 0.75)
@@ -82,21 +83,22 @@ def resampling_seed(seed: int, step: int) -> int:
 
 
 def step_q(estimator: str, schedule: QSchedule, step: int) -> float:
-    """q_t = schedule(t) for GARL and PAFT; 0 for estimators without q (so the logged amplification is 1)."""
-    return float(schedule(int(step))) if estimator in Q_ESTIMATORS else 0.0
+    """q_t = schedule(t) for estimators that read q; 0 for the others (so the logged amplification is 1)."""
+    return float(schedule(int(step))) if uses_q(estimator) else 0.0
 
 
 def step_weights(estimator: str, rewards: torch.Tensor, options: EstimatorOptions, q: float, seed: int,
                  step: int) -> torch.Tensor:
     """Weights w (G, M), float64 on the CPU, of ``estimator`` for ``rewards`` (G, M) at global step ``step``.
 
-    w = compute_weights(estimator, r, options with q = ``q`` and, for PAFT, a torch generator seeded by
-    :func:`resampling_seed`). Rewards outside [0, 1] raise the core's ValueError.
+    w = compute_weights(estimator, r, options with q = ``q`` and, for a random estimator (PAFT), a torch
+    generator seeded by :func:`resampling_seed`). Rewards outside [0, 1] raise the core's ValueError.
     """
     rewards = torch.as_tensor(rewards).detach().to("cpu", torch.float64)
     if rewards.ndim != 2:
         raise ValueError(f"rewards must have shape (G, M), got shape {tuple(rewards.shape)}")
-    generator = torch.Generator().manual_seed(resampling_seed(seed, step)) if estimator == "paft" else None
+    random = estimator_spec(estimator).needs_generator
+    generator = torch.Generator().manual_seed(resampling_seed(seed, step)) if random else None
     return compute_weights(estimator, rewards, dataclasses.replace(options, q=q, generator=generator))
 
 

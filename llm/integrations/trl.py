@@ -60,6 +60,7 @@ from llm.integrations.core import (
     step_weights,
 )
 from llm.seeding import derive_seed
+from tsallis.registry import unused_options
 
 logger = logging.getLogger(__name__)
 
@@ -148,11 +149,14 @@ def _build_trainer_class():
 
         Parameters (besides GRPOTrainer's, all keyword-only)
         ----------
-        estimator : "garl" (default), "paft", or "grpo", "rloo", "reinforce" (references). GARL's
+        estimator : a registered ``tsallis`` estimator that learns from rollouts
+            (``llm.integrations.core.ROLLOUT_ESTIMATORS``: "garl" (default), "paft", "capped_garl", and the
+            references "grpo", "rloo", "reinforce"). GARL's
             w_m = P̂^(-q) (r_m - b_m)/M; PAFT's w_m = c_m P̂^(1-q)/K with c the counts of K resampled successes.
         estimator_options : ``tsallis.EstimatorOptions`` or a dict of its fields (``baseline`` of GARL:
-            "none" / "mean" / "loo"; ``num_resamples`` K and ``resampling`` of PAFT; GRPO's ``eps`` ...).
-            ``generator`` must stay unset; ``q`` is the constant q when ``q_schedule`` is None.
+            "none" / "mean" / "loo"; ``num_resamples`` K and ``resampling`` of PAFT; ``cap``; GRPO's ``eps``
+            ...). ``generator`` must stay unset; ``q`` is the constant q when ``q_schedule`` is None. Options
+            the estimator ignores are reported in a warning.
         q_schedule : a number, a ``tsallis.make_schedule`` dict such as
             ``{"kind": "step", "switch_step": 100}`` (SFT-then-RLVR), or a callable step -> q. q at global
             step t is ``q_schedule(t)``, t = ``state.global_step`` when the batch is generated (0 first).
@@ -170,6 +174,9 @@ def _build_trainer_class():
             self.tsallis_estimator = check_estimator(estimator)
             self.tsallis_options = resolve_options(estimator_options)
             self.tsallis_schedule = resolve_schedule(q_schedule, self.tsallis_options)
+            ignored = [o for o in unused_options(estimator, self.tsallis_options) if o != "q"]
+            if ignored:
+                logger.warning("TsallisGRPOTrainer: estimator %r ignores the option(s) %s", estimator, ignored)
             super().__init__(*args, **kwargs)
             for note in check_grpo_args(self.args):
                 logger.warning("TsallisGRPOTrainer: %s", note)

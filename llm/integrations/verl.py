@@ -8,10 +8,12 @@ Ray actor), e.g. through verl's own import hook handed to every Ray process, and
         algorithm.adv_estimator=garl +algorithm.tsallis.q=0.75 +algorithm.tsallis.baseline=mean \\
         actor_rollout_ref.actor.loss_agg_mode=seq-mean-token-sum actor_rollout_ref.rollout.n=16 ...
 
-Importing the module registers :data:`ESTIMATOR_NAMES` when verl is importable and does nothing
-otherwise (call :func:`register` to get the ImportError). The ``+algorithm.tsallis.*`` keys
-(:class:`VerlSettings`): ``q`` (a number), ``schedule`` (a ``tsallis.make_schedule`` dict, instead of
-``q``), ``baseline`` (GARL), ``num_resamples``, ``resampling`` (PAFT), ``seed``, ``start_step``.
+Importing the module registers :data:`ESTIMATOR_NAMES` (every ``tsallis`` estimator that reads q, and
+those with a baseline also once per baseline: garl, garl_none, garl_mean, garl_loo, paft, capped_garl, ...)
+when verl is importable, and does nothing otherwise (call :func:`register` to get the ImportError). The
+``+algorithm.tsallis.*`` keys (:class:`VerlSettings`): ``q`` (a number) or ``schedule`` (a
+``tsallis.make_schedule`` dict), ``seed``, ``start_step``, and the estimator's settings (``baseline``,
+``num_resamples``, ``resampling``, ``cap``, ...).
 
 Maths. verl calls a registered estimator once per training step, in its TaskRunner, with
 ``token_level_rewards`` (B, T), ``response_mask`` (B, T), ``config`` (the ``algorithm`` section) and
@@ -52,40 +54,53 @@ from typing import Any
 import numpy as np
 import torch
 
-from llm.integrations.core import resolve_schedule, step_diagnostics, step_q, step_weights
-from tsallis.estimators import BASELINES, EstimatorOptions
+from llm.integrations.core import Q_ESTIMATORS, resolve_schedule, step_diagnostics, step_q, step_weights
+from tsallis.estimators import EstimatorOptions
+from tsallis.registry import estimator_spec, option_specs, unused_options
 
 VERL_VERSION = "0.9.1"
 INSTALL_HINT = "see docs/integrations.md (verl is not installed with this project: it pins transformers<5.11)"
-ESTIMATOR_NAMES: dict[str, tuple[str, str | None]] = {
-    "garl": ("garl", None),  # baseline from algorithm.tsallis.baseline (default "mean")
-    "garl_none": ("garl", "none"),
-    "garl_mean": ("garl", "mean"),
-    "garl_loo": ("garl", "loo"),
-    "paft": ("paft", None),
-}
-"""verl name -> (tsallis estimator, fixed GARL baseline or None)."""
+
+
+def _verl_names() -> dict[str, tuple[str, str | None]]:
+    """verl name -> (tsallis estimator, baseline fixed by the name or None): every registered estimator that
+    reads q under its own name, and those with a baseline also as NAME_none, NAME_mean, NAME_loo."""
+    names: dict[str, tuple[str, str | None]] = {}
+    baselines = option_specs()["baseline"].choices
+    for estimator in Q_ESTIMATORS:
+        names[estimator] = (estimator, None)
+        if "baseline" in estimator_spec(estimator).options:
+            names.update({f"{estimator}_{b}": (estimator, b) for b in baselines})
+    return names
+
+
+ESTIMATOR_NAMES: dict[str, tuple[str, str | None]] = _verl_names()
+"""garl, garl_none, garl_mean, garl_loo, paft, capped_garl, capped_garl_none, ... (from the tsallis registry)."""
 SETTINGS_KEY = "tsallis"
+PLUGIN_KEYS = ("q", "schedule", "seed", "start_step")
+OPTION_KEYS = tuple(name for name, spec in option_specs().items() if not spec.per_call and name != "q")
+"""EstimatorOptions settings a config may give (baseline, num_resamples, resampling, cap, ...)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class VerlSettings:
-    """The ``algorithm.tsallis`` section of a verl config (add it with ``+algorithm.tsallis.KEY=VALUE``)."""
+    """The ``algorithm.tsallis`` section of a verl config (add its keys with ``+algorithm.tsallis.KEY=VALUE``).
+
+    Besides the four fields, any :data:`OPTION_KEYS` setting of ``tsallis.EstimatorOptions`` (``baseline``,
+    ``num_resamples``, ``resampling``, ``cap``, ...) is passed to the estimator; its defaults are
+    EstimatorOptions' (GARL's baseline: "mean").
+    """
 
     q: float | None = None
-    """Constant Tsallis index q in [0, 1] (GARL, PAFT); give this or ``schedule``."""
+    """Constant Tsallis index q in [0, 1]; give this or ``schedule``."""
     schedule: Any = None
     """A q schedule dict for ``tsallis.make_schedule``, e.g. ``{kind: step, q_before: 1, q_after: 0, switch_step: 100}``."""
-    baseline: str | None = None
-    """GARL baseline: "none", "mean" (default) or "loo". Fixed by the name for garl_none/garl_mean/garl_loo."""
-    num_resamples: int = 1
-    """PAFT: K resampled trajectories per group."""
-    resampling: str = "multinomial"
-    """PAFT: "multinomial" or "systematic"."""
     seed: int = 0
     """Seed of PAFT's resampling."""
     start_step: int = 0
     """Schedule step of the first call (a resumed run: the step it continues from)."""
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """The EstimatorOptions settings given (key -> value)."""
 
     @classmethod
     def from_config(cls, config: Any) -> VerlSettings:
@@ -96,11 +111,12 @@ class VerlSettings:
         values = _plain(section)
         if not isinstance(values, dict):
             raise ValueError(f"algorithm.{SETTINGS_KEY} must be a mapping, got {values!r}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
+        unknown = sorted(set(values) - set(PLUGIN_KEYS) - set(OPTION_KEYS))
         if unknown:
-            raise ValueError(f"unknown key(s) {unknown} in algorithm.{SETTINGS_KEY}; valid keys are {sorted(names)}")
-        return cls(**values)
+            raise ValueError(f"unknown key(s) {unknown} in algorithm.{SETTINGS_KEY}; valid keys are "
+                             f"{sorted(PLUGIN_KEYS + OPTION_KEYS)}")
+        options = {k: v for k, v in values.items() if k in OPTION_KEYS}
+        return cls(**{k: v for k, v in values.items() if k in PLUGIN_KEYS}, options=options)
 
 
 def _get(config: Any, key: str) -> Any:
@@ -130,22 +146,24 @@ class TsallisAdvantage:
         self.calls = 0
         self.last_diagnostics: dict[str, float] = {}
         self.__name__ = f"tsallis_{verl_name}_advantage"
+        self._warned = False
 
     def options(self, settings: VerlSettings) -> EstimatorOptions:
-        """EstimatorOptions from the settings (q is set per step)."""
-        baseline = settings.baseline
+        """EstimatorOptions from the settings (q is set per step); invalid values raise the core's ValueError."""
+        values = dict(settings.options)
         if self.fixed_baseline is not None:
-            if baseline is not None and baseline != self.fixed_baseline:
+            if values.get("baseline", self.fixed_baseline) != self.fixed_baseline:
                 raise ValueError(
                     f"algorithm.adv_estimator={self.verl_name} fixes the baseline to {self.fixed_baseline!r}, but "
-                    f"algorithm.{SETTINGS_KEY}.baseline={baseline!r}; use adv_estimator=garl to choose it by key"
+                    f"algorithm.{SETTINGS_KEY}.baseline={values['baseline']!r}; use adv_estimator={self.estimator} "
+                    "to choose it by key"
                 )
-            baseline = self.fixed_baseline
-        baseline = baseline or "mean"
-        if baseline not in BASELINES:
-            raise ValueError(f"algorithm.{SETTINGS_KEY}.baseline must be one of {BASELINES}, got {baseline!r}")
-        return EstimatorOptions(baseline=baseline, num_resamples=settings.num_resamples,
-                                resampling=settings.resampling)
+            values["baseline"] = self.fixed_baseline
+        ignored = unused_options(self.estimator, values)
+        if ignored and not self._warned:
+            warnings.warn(f"{self.verl_name} ignores algorithm.{SETTINGS_KEY}.{', '.join(ignored)}", stacklevel=3)
+            self._warned = True
+        return EstimatorOptions(**values)
 
     def schedule(self, settings: VerlSettings):
         """The q schedule from ``q`` or ``schedule`` (exactly one of them)."""
