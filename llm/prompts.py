@@ -64,8 +64,13 @@ def build_prompt(example: "Example", tokenizer: Any = None) -> str:
     """The prompt string: the chat template applied with a generation prompt, or plain text.
 
     Plain text (no tokenizer, or one without a chat template) is the user message followed by a blank
-    line and ``Reasoning:``, so a base model continues with its reasoning.
+    line and ``Reasoning:``, so a base model continues with its reasoning. The synthetic task has no
+    instruction: its prompt is the symbols and ``>`` (:func:`llm.data.synthetic.prompt_text`).
     """
+    if example.benchmark == "synthetic":
+        from llm.data.synthetic import prompt_text
+
+        return prompt_text(example)
     if has_chat_template(tokenizer):
         return tokenizer.apply_chat_template(build_messages(example), tokenize=False, add_generation_prompt=True)
     return f"{user_message(example)}\n\nReasoning:"

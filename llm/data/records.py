@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-BENCHMARKS = ("finqa", "hotpotqa", "musique")
+BENCHMARKS = ("finqa", "hotpotqa", "musique", "synthetic")
+"""The three benchmarks in their official formats, and the generated task of :mod:`llm.data.synthetic`."""
 SPLITS = ("train", "dev", "test")
 
 

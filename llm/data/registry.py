@@ -3,15 +3,19 @@
 Without ``path`` the small subsets shipped in ``llm/data/shipped/`` are read (see its README for the
 files and their sources). With ``path`` any file in the official format of the benchmark is read; in
 closed-book mode question/answer-only lists are accepted too, and official records lose their context.
+
+The ``synthetic`` task (:mod:`llm.data.synthetic`) has no data file: its examples are generated from its
+settings, given as ``task=`` (a :class:`~llm.data.synthetic.SyntheticTask` or a mapping of its fields) or as
+``path`` = a YAML/JSON file of them; with neither, the default task.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
-from llm.data import finqa, hotpotqa, musique, qa_only
+from llm.data import finqa, hotpotqa, musique, qa_only, synthetic
 from llm.data.records import BENCHMARKS, SPLITS, DataFormatError, Example, RecordSource, read_raw_records
 
 log = logging.getLogger(__name__)
@@ -60,11 +64,16 @@ def _check(benchmark: str, split: str) -> None:
 
 def load_benchmark_with_report(benchmark: str, path: str | Path | None = None, split: str = "train", *,
                                closed_book: bool = False, skip_bad: bool = False, limit: int | None = None,
+                               task: synthetic.SyntheticTask | Mapping[str, Any] | None = None,
                                ) -> tuple[list[Example], list[DataFormatError]]:
     """Like :func:`load_benchmark`, also returning the errors of the records skipped with ``skip_bad``."""
     _check(benchmark, split)
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be a positive number of records, got {limit}")
+    if benchmark == synthetic.BENCHMARK:
+        return load_synthetic(path, split, task)[:limit], []
+    if task is not None:
+        raise ValueError(f"task= describes the synthetic task; benchmark {benchmark!r} reads its data from files")
     file = Path(path) if path is not None else shipped_path(benchmark, split, closed_book)
     examples: list[Example] = []
     skipped: list[DataFormatError] = []
@@ -88,16 +97,31 @@ def load_benchmark_with_report(benchmark: str, path: str | Path | None = None, s
     return examples, skipped
 
 
+def load_synthetic(path: str | Path | None, split: str,
+                   task: synthetic.SyntheticTask | Mapping[str, Any] | None) -> list[Example]:
+    """The synthetic task's ``split`` from a settings file (``path``), settings (``task``) or the defaults."""
+    if path is not None and task is not None:
+        raise ValueError(f"the synthetic task takes its settings from path={str(path)!r} or task=, not both")
+    if path is not None:
+        spec = synthetic.read_task_file(path)
+    elif isinstance(task, Mapping):
+        spec = synthetic.SyntheticTask.from_mapping(task)
+    else:
+        spec = task or synthetic.SyntheticTask()
+    return synthetic.make_examples(spec, split)
+
+
 def load_benchmark(benchmark: str, path: str | Path | None = None, split: str = "train", *,
-                   closed_book: bool = False, skip_bad: bool = False, limit: int | None = None) -> list[Example]:
+                   closed_book: bool = False, skip_bad: bool = False, limit: int | None = None,
+                   task: synthetic.SyntheticTask | Mapping[str, Any] | None = None) -> list[Example]:
     """Load a benchmark split as a list of :class:`Example`.
 
     Parameters
     ----------
-    benchmark : {"finqa", "hotpotqa", "musique"}
+    benchmark : {"finqa", "hotpotqa", "musique", "synthetic"}
     path : str or Path, optional
         A file in the benchmark's official format (JSON array or JSON Lines). ``None`` reads the
-        shipped subset of ``split``.
+        shipped subset of ``split``. For ``synthetic``: a YAML/JSON file of the task's settings.
     split : {"train", "dev", "test"}
         Which shipped file to read (only "train" and "dev" are shipped); recorded in ``metadata["split"]``.
     closed_book : bool
@@ -106,9 +130,11 @@ def load_benchmark(benchmark: str, path: str | Path | None = None, split: str = 
         Log and skip malformed records instead of raising :class:`DataFormatError`.
     limit : int, optional
         Keep the first ``limit`` usable records (file order).
+    task : SyntheticTask or mapping, optional
+        The synthetic task's settings (``synthetic`` only; "dev" is its held-out split).
     """
     examples, skipped = load_benchmark_with_report(benchmark, path, split, closed_book=closed_book,
-                                                   skip_bad=skip_bad, limit=limit)
+                                                   skip_bad=skip_bad, limit=limit, task=task)
     for err in skipped:
         log.warning("skipped malformed record: %s", err)
     if skipped:

@@ -30,18 +30,20 @@ from llm.finqa_program import ProgramError, execute_program
 from llm.scoring.extract import RULES, Extraction, extract_answer, find_answer
 from llm.scoring.normalize import exact_match, normalize_answer, token_f1
 from llm.scoring.scorers import FinQAScorer, QAScorer
+from llm.scoring.synthetic import SyntheticScorer
 
 if TYPE_CHECKING:
     from llm.data import Example
 
-SCORERS: dict[str, QAScorer | FinQAScorer] = {
+SCORERS: dict[str, QAScorer | FinQAScorer | SyntheticScorer] = {
     "finqa": FinQAScorer(),
     "hotpotqa": QAScorer(use_aliases=False, yes_no_rule=True),
     "musique": QAScorer(use_aliases=True, empty_rule=True),
+    "synthetic": SyntheticScorer(),
 }
 
 
-STRICT_SCORERS: dict[str, QAScorer | FinQAScorer] = {**SCORERS, "finqa": FinQAScorer(strict=True)}
+STRICT_SCORERS: dict[str, QAScorer | FinQAScorer | SyntheticScorer] = {**SCORERS, "finqa": FinQAScorer(strict=True)}
 
 
 def get_scorer(benchmark: str, *, strict: bool = False) -> QAScorer | FinQAScorer:
