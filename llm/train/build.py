@@ -39,7 +39,7 @@ def load_data(config: TrainConfig, tokenizer: Any) -> Data:
     d = config.data
     train = _load(config, d.train_path, d.train_split, d.closed_book, d.train_limit, "train")
     held_out: list[Example] = []
-    if config.eval.every > 0:
+    if config.eval.every > 0 or config.eval.exact_every > 0:
         closed = d.closed_book if d.eval_closed_book is None else d.eval_closed_book
         held_out = _load(config, d.eval_path, d.eval_split, closed, config.eval.limit, "eval")
     return Data(
@@ -57,14 +57,25 @@ def prompt_tokenizer(config: TrainConfig, tokenizer: Any) -> Any:
 def _load(config: TrainConfig, path, split: str, closed_book: bool, limit: int | None, role: str) -> list[Example]:
     """One split, filtered to ``data.answer_types`` (an empty result is an error), then cut to ``limit``."""
     types = config.data.answer_types
+    task = config.data.synthetic if config.data.benchmark == "synthetic" else None
     examples = load_benchmark(config.data.benchmark, path, split, closed_book=closed_book,
-                              limit=None if types else limit)
+                              limit=None if types else limit, task=None if path else task)
     if not types:
         return examples
     kept = [x for x in examples if x.metadata.get("answer_type") in types]
     if not kept:
         raise ValueError(f"data.answer_types={types} leaves none of the {len(examples)} {role} examples")
     return kept[:limit]
+
+
+def exact_evaluation(config: TrainConfig, data: Data) -> Callable[[Any, Any], dict[str, float]] | None:
+    """``(model, tokenizer) -> exact/ metrics`` on the synthetic task (:mod:`llm.coldstart.exact`), or None when
+    ``eval.exact_every`` is 0."""
+    if not config.eval.exact_every:
+        return None
+    from llm.coldstart.exact import exact_metrics
+
+    return lambda model, tokenizer: exact_metrics(model, tokenizer, data.train, data.eval)
 
 
 def reward_function(config: TrainConfig) -> RewardFn:
@@ -164,12 +175,17 @@ def apply_lora(config: TrainConfig, model):
 
 
 def optimizer_and_scheduler(config: TrainConfig, model):
-    """AdamW over the trainable parameters and a warm-up learning-rate schedule (``transformers.get_scheduler``)."""
+    """AdamW or SGD over the trainable parameters and a warm-up learning-rate schedule
+    (``transformers.get_scheduler``)."""
     from transformers import get_scheduler
 
     o = config.optim
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), eps=o.adam_eps, weight_decay=o.weight_decay)
+    if o.name == "sgd":
+        optimizer = torch.optim.SGD(params, lr=o.lr, weight_decay=o.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), eps=o.adam_eps,
+                                      weight_decay=o.weight_decay)
     name = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}[o.lr_schedule]
     scheduler = get_scheduler(
         name, optimizer, num_warmup_steps=o.warmup_steps, num_training_steps=config.steps * config.algo.ppo_epochs

@@ -22,6 +22,7 @@ import yaml
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
+from llm.data.synthetic import SyntheticTask
 from tsallis.schedules import make_schedule
 
 _STRICT = ConfigDict(extra="forbid", use_attribute_docstrings=True)
@@ -67,8 +68,9 @@ class ModelConfig:
 class DataConfig:
     """Training and held-out prompts."""
 
-    benchmark: Literal["finqa", "hotpotqa", "musique"] = "finqa"
-    """Which benchmark; fixes the loader, the prompt and the verifier (reward)."""
+    benchmark: Literal["finqa", "hotpotqa", "musique", "synthetic"] = "finqa"
+    """Which benchmark; fixes the loader, the prompt and the verifier (reward). ``synthetic`` is the generated
+    reversal task of the cold-start experiment (:mod:`llm.data.synthetic`), set by ``data.synthetic``."""
     train_path: str | None = None
     """Official-format training file; ``None`` uses the subset shipped with the package."""
     train_split: str = "train"
@@ -93,6 +95,9 @@ class DataConfig:
     """Use only the first N training examples (``None``: all)."""
     closed_book: bool = False
     """Drop the supporting context from HotPotQA/MuSiQue prompts (harder; colder start)."""
+    synthetic: SyntheticTask = dataclasses.field(default_factory=SyntheticTask)
+    """Settings of the synthetic task (prompt length, free tokens, splits, label noise, seed); read only when
+    ``benchmark`` is ``synthetic``."""
 
 
 @dataclass(config=_STRICT)
@@ -196,8 +201,13 @@ class AlgoConfig:
 
 @dataclass(config=_STRICT)
 class OptimConfig:
-    """AdamW with a warm-up learning-rate schedule, gradient accumulation and clipping."""
+    """AdamW (or plain SGD) with a warm-up learning-rate schedule, gradient accumulation and clipping."""
 
+    name: Literal["adamw", "sgd"] = "adamw"
+    """``adamw``: AdamW, for LLM runs. ``sgd``: plain gradient steps θ ← θ - lr ∇L (no momentum, no weight decay
+    unless set), whose updates are proportional to the estimate; the regime of the ``sim/`` theory, used by the
+    cold-start experiment. Adam divides each update by a running gradient scale, so it undoes much of the
+    P̂^(-q) amplification when successes are rare (see the README's cold-start section)."""
     lr: float = Field(1e-6, gt=0)
     """Peak learning rate. 1e-6 for full fine-tuning of 1-8B models; ~1e-5 to 1e-4 with LoRA."""
     weight_decay: float = Field(0.0, ge=0)
@@ -230,6 +240,9 @@ class EvalConfig:
     """Sampling temperature of the evaluation samples."""
     max_new_tokens: int | None = Field(None, ge=1)
     """Completion limit at evaluation (``None``: ``rollout.max_new_tokens``)."""
+    exact_every: int = Field(0, ge=0)
+    """Synthetic task only: compute the exact success probabilities P_θ(x) of every training and held-out prompt
+    (``exact/`` metrics, :mod:`llm.coldstart.exact`) at step 0, every N steps and after the last step (0: never)."""
 
 
 @dataclass(config=_STRICT)
@@ -298,6 +311,15 @@ class TrainConfig:
             )
         if self.algo.name == "grpo" and self.rollout.num_samples == 1:
             raise ValueError("algo.name='grpo' needs rollout.num_samples >= 2 (a group of one has no advantage)")
+        synthetic = self.data.benchmark == "synthetic"
+        if synthetic and self.rollout.max_new_tokens != self.data.synthetic.completion_length:
+            raise ValueError(
+                f"the synthetic task's completions have exactly free_tokens + prompt_length = "
+                f"{self.data.synthetic.completion_length} tokens: set rollout.max_new_tokens="
+                f"{self.data.synthetic.completion_length}, got rollout.max_new_tokens={self.rollout.max_new_tokens}")
+        if self.eval.exact_every and not synthetic:
+            raise ValueError(f"eval.exact_every={self.eval.exact_every} needs data.benchmark='synthetic' (exact success "
+                             f"probabilities need an enumerable task), got data.benchmark={self.data.benchmark!r}")
 
     # ---- derived fields (computed, never set) ----
     def run_name(self, timestamp: str) -> str:

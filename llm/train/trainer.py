@@ -182,6 +182,7 @@ def train(
         raise ConfigError(f"under FSDP the {len(data.eval)} held-out questions must split evenly over the {world} "
                           f"processes: set eval.limit to a multiple of {world}")
     reward = reward_fn or build.reward_function(config)
+    exact = build.exact_evaluation(config, data)  # exact P_θ(x) on the synthetic task, else None
     schedule = build.q_schedule(config)
     sampling = build.sampling_config(config)
     order = PromptOrder(len(data.train), config.seed)
@@ -202,6 +203,9 @@ def train(
     if accelerator.is_main_process:
         atomic_write_text(run_dir / "config.yaml", config_yaml)
         writer.truncate_after(start)
+    if exact is not None and start == 0:  # the measured p0, before any update
+        with full_parameters(model, accelerator):
+            writer.write({"step": 0, **exact(policy, tokenizer)})
     progress = StepProgress(config.steps, start, enabled=config.progress and accelerator.is_main_process)
 
     # ---------------- loop ----------------
@@ -263,6 +267,11 @@ def train(
             record["dist/world_size"] = world
             record["dist/param_checksum_spread"] = float(sums.max() - sums.min())
         record["perf/step_s"] = time.perf_counter() - t_start
+        if exact is not None and (step % config.eval.exact_every == 0 or step == config.steps):
+            t_exact = time.perf_counter()
+            with full_parameters(model, accelerator):
+                record.update(exact(policy, tokenizer))
+            record["perf/exact_s"] = time.perf_counter() - t_exact
         if config.eval.every and (step % config.eval.every == 0 or step == config.steps):
             t_eval = time.perf_counter()
             with full_parameters(model, accelerator):

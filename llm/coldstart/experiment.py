@@ -1,0 +1,269 @@
+"""``tsallis coldstart``: escape from cold start on a transformer, through the real trainer, with exact P.
+
+Each arm of :mod:`llm.coldstart.arms` (GRPO, RLOO, GARL q ∈ {1/2, 3/4, 1}, PAFT; with ``noise`` > 0, GARL
+q ∈ {0, 1/2, 3/4, 1}) trains the same base model (:mod:`llm.coldstart.base_model`, P_θ(x) ≈ p0 for every
+prompt) on the synthetic reversal task with the same budget: G prompts × M samples per step, the same learning
+rate, optimiser and number of steps. Every run is an ordinary ``llm.train.trainer.train`` run with its own
+folder under ``DIR/runs``, logging the exact success probabilities (``exact/``) every ``exact_every`` steps.
+Runs go to ``jobs`` worker processes, one torch thread each.
+
+Outputs in ``DIR``:
+
+* ``runs/…``: the run folders (config.yaml, metrics.jsonl, checkpoints/, plots/);
+* ``coldstart.csv``: one row per arm × seed (:data:`RUN_COLUMNS`); ``escape_step`` is the first logged step
+  where the exact mean P over the training prompts (the clean ones when the task is noisy) reaches 1/2, empty
+  if it never does within the budget;
+* ``coldstart_curves.csv``: the exact P of every run at every logged step (what the figure is drawn from);
+* ``summary.csv``: per arm, the share of seeds escaped, the median escape step and its IQR, final exact P,
+  and the measured ratios of median escape steps beside the :mod:`sim` predictions;
+* ``coldstart.png`` / ``.pdf``: exact P vs step (median and IQR band per arm) and the share of seeds escaped.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llm.coldstart.arms import CLEAN_ARMS, NOISE_ARMS, Arm, predictions
+from llm.coldstart.base_model import BaseModelSpec, base_model_folder
+from llm.coldstart.exact import ESCAPE_LEVEL
+from llm.data.synthetic import SyntheticTask, write_task_file
+
+RUN_COLUMNS = ("estimator", "q", "seed", "p0", "escape_step", "final_train_p", "final_heldout_p",
+               "final_heldout_accuracy", "final_clean_p", "final_corrupted_p", "generated_tokens", "steps", "run")
+CURVE_COLUMNS = ("estimator", "q", "seed", "step", "train_p_mean", "heldout_p_mean", "clean_p_mean",
+                 "corrupted_p_mean", "generated_tokens")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What every arm gets: the same steps, G, M, learning rate and optimiser."""
+
+    steps: int
+    """Training steps per run."""
+    seeds: int
+    """Runs per arm (seeds 0..seeds-1: rollouts, data order, PAFT resampling)."""
+    prompts_per_step: int = 8
+    """G."""
+    num_samples: int = 16
+    """M, the paper's group size; deep cold start needs P ≪ 1/M."""
+    lr: float = 0.01
+    """Learning rate of every arm."""
+    optimizer: str = "sgd"
+    """``sgd`` (plain gradient steps, the regime of the sim/ predictions) or ``adamw``."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping (the trainer's default)."""
+    exact_every: int = 5
+    """Steps between exact evaluations (and the escape step's resolution)."""
+
+
+QUICK = Budget(steps=150, seeds=3)
+FULL = Budget(steps=400, seeds=5)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One ``tsallis coldstart`` invocation."""
+
+    budget: Budget
+    task: SyntheticTask
+    base: BaseModelSpec
+    jobs: int = 2
+
+    @property
+    def arms(self) -> tuple[Arm, ...]:
+        return NOISE_ARMS if self.task.noise > 0 else CLEAN_ARMS
+
+    def run_configs(self, out: Path, base_folder: Path) -> list[dict[str, Any]]:
+        """The ``tsallis train`` config of every arm × seed (validated by the trainer's schema)."""
+        b = self.budget
+        configs = []
+        for seed in range(b.seeds):
+            for arm in self.arms:
+                configs.append({
+                    "recipe": "coldstart", "seed": seed, "steps": b.steps, "prompts_per_step": b.prompts_per_step,
+                    "output_dir": str(out / "runs"), "progress": False, "tensorboard": False,
+                    "model": {"name": str(base_folder)},
+                    "data": {"benchmark": "synthetic", "chat_template": False, "synthetic": self.task.to_dict()},
+                    "rollout": {"num_samples": b.num_samples, "max_new_tokens": self.task.completion_length,
+                                "batch_size": b.prompts_per_step * b.num_samples},
+                    "algo": arm.algo_settings(),
+                    "optim": {"name": b.optimizer, "lr": b.lr, "max_grad_norm": b.max_grad_norm,
+                              "micro_batch_size": b.prompts_per_step * b.num_samples},
+                    "eval": {"exact_every": b.exact_every},
+                    "checkpoint": {"every": 0, "keep_last": 1},
+                })
+        return configs
+
+
+def train_one(values: dict[str, Any]) -> str:
+    """Train one run from its config dict in this process (one torch thread) and plot it; return its folder."""
+    import torch
+
+    from llm.train.config import build_config
+    from llm.train.plot import plot_runs
+    from llm.train.trainer import train
+
+    torch.set_num_threads(1)
+    run_dir = train(build_config(values, f"coldstart run {values['algo']} seed {values['seed']}"))
+    plot_runs([run_dir], run_dir / "plots")
+    return str(run_dir)
+
+
+def run_all(configs: list[dict[str, Any]], jobs: int, progress: bool = True) -> list[Path]:
+    """Train every config, ``jobs`` at a time in worker processes (in this process when ``jobs`` is 1)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("cold start"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"), TimeElapsedColumn())
+    with Progress(*columns, disable=not progress, transient=False) as bar:
+        task = bar.add_task("runs", total=len(configs))
+        if jobs == 1:
+            done = []
+            for values in configs:
+                done.append(Path(train_one(values)))
+                bar.advance(task)
+            return done
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(train_one, values) for values in configs]
+            for future in futures:
+                future.add_done_callback(lambda _: bar.advance(task))
+            return [Path(f.result()) for f in futures]
+
+
+def _escape_step(steps: list[int], values: list[float]) -> int | None:
+    for step, value in zip(steps, values):
+        if value is not None and value >= ESCAPE_LEVEL:
+            return step
+    return None
+
+
+def collect(run_dirs: list[Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(one row per run, the exact-P curve rows) from the run folders' config.yaml and metrics.jsonl."""
+    import yaml
+
+    from llm.train.metrics import read_metrics
+
+    runs, curves = [], []
+    for run_dir in run_dirs:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        arm = Arm(config["algo"]["name"], config["algo"]["q"] if config["algo"]["name"] in ("garl", "paft") else None)
+        noisy = config["data"]["synthetic"]["noise"] > 0
+        tokens, exact_steps, escape_values = 0.0, [], []
+        last: dict[str, Any] = {}
+        first: dict[str, Any] | None = None
+        for record in read_metrics(run_dir):
+            tokens += record.get("completion/length_mean", 0.0) * config["prompts_per_step"] * config["rollout"]["num_samples"] \
+                if record["step"] > 0 else 0.0
+            if record.get("exact/train_p_mean") is None:
+                continue
+            first = first or record
+            last = record
+            exact_steps.append(record["step"])
+            escape_values.append(record.get("exact/clean_p_mean" if noisy else "exact/train_p_mean"))
+            curves.append({"estimator": arm.label, "q": arm.q, "seed": config["seed"], "step": record["step"],
+                           "train_p_mean": record["exact/train_p_mean"],
+                           "heldout_p_mean": record.get("exact/heldout_p_mean"),
+                           "clean_p_mean": record.get("exact/clean_p_mean"),
+                           "corrupted_p_mean": record.get("exact/corrupted_p_mean"), "generated_tokens": tokens})
+        if first is None:
+            raise ValueError(f"{run_dir}: no exact/ metrics in metrics.jsonl (was eval.exact_every set?)")
+        runs.append({
+            "estimator": arm.label, "q": arm.q, "seed": config["seed"], "p0": first["exact/train_p_mean"],
+            "escape_step": _escape_step(exact_steps, escape_values),
+            "final_train_p": last["exact/train_p_mean"], "final_heldout_p": last.get("exact/heldout_p_mean"),
+            "final_heldout_accuracy": last.get("exact/heldout_greedy_acc"),
+            "final_clean_p": last.get("exact/clean_p_mean"), "final_corrupted_p": last.get("exact/corrupted_p_mean"),
+            "generated_tokens": tokens, "steps": last["step"], "run": run_dir.name,
+        })
+    return runs, curves
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    return tuple(float(v) for v in np.quantile(np.asarray(values, dtype=float), [0.25, 0.5, 0.75]))  # type: ignore[return-value]
+
+
+def summarise(runs: list[dict[str, Any]], arms: tuple[Arm, ...], budget: Budget) -> tuple[list[dict], list[dict]]:
+    """(per-arm rows, prediction rows). A run that never escaped counts as escaping at +inf, so a median
+    over seeds is finite only when more than half escaped; a ratio with an infinite numerator is reported as
+    a lower bound (``≥``), one with an infinite denominator as not measured."""
+    per_arm = []
+    medians: dict[Arm, float] = {}
+    for arm in arms:
+        rows = [r for r in runs if r["estimator"] == arm.label]
+        steps = [math.inf if r["escape_step"] is None else float(r["escape_step"]) for r in rows]
+        q25, q50, q75 = _quartiles(steps)
+        medians[arm] = q50
+        entry = {
+            "estimator": arm.label, "q": arm.q, "seeds": len(rows),
+            "escaped": sum(math.isfinite(s) for s in steps), "frac_escaped": float(np.mean(np.isfinite(steps))),
+            "median_escape_step": q50, "escape_step_q25": q25, "escape_step_q75": q75,
+            "p0_median": float(np.median([r["p0"] for r in rows])),
+            "final_train_p_median": float(np.median([r["final_train_p"] for r in rows])),
+            "final_heldout_p_median": float(np.median([r["final_heldout_p"] for r in rows])),
+            "final_heldout_accuracy_mean": float(np.mean([r["final_heldout_accuracy"] for r in rows])),
+            "cold_start_gain": arm.gain(budget.num_samples),
+        }
+        if rows and rows[0]["final_clean_p"] is not None:
+            entry["final_clean_p_median"] = float(np.median([r["final_clean_p"] for r in rows]))
+            entry["final_corrupted_p_median"] = float(np.median([r["final_corrupted_p"] for r in rows]))
+        per_arm.append(entry)
+    checks = []
+    for prediction in predictions(arms):
+        slow, fast = medians[prediction.slow], medians[prediction.fast]
+        if not math.isfinite(fast):
+            relation, measured = "not measured", math.nan
+        elif not math.isfinite(slow):
+            relation, measured = "≥", budget.steps / fast
+        else:
+            relation, measured = "=", slow / fast
+        checks.append({"ratio": prediction.claim(), "relation": relation, "measured": measured,
+                       "predicted": prediction.predicted(budget.num_samples)})
+    return per_arm, checks
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], columns: tuple[str, ...] | None = None) -> Path:
+    """Write ``rows`` atomically (None becomes an empty cell)."""
+    import io
+
+    from llm.atomic import atomic_write_text
+
+    columns = columns or tuple(dict.fromkeys(k for row in rows for k in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+    atomic_write_text(path, buffer.getvalue())
+    return path
+
+
+def run_experiment(experiment: Experiment, out: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Build the base model, train every arm × seed, write the files of the module docstring; return a summary."""
+    from llm.coldstart.figure import plot_coldstart
+
+    start = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_task_file(experiment.task, out / "task.yaml")
+    base = base_model_folder(experiment.task, experiment.base, out)
+    run_dirs = run_all(experiment.run_configs(out, base), experiment.jobs, progress)
+    runs, curves = collect(run_dirs)
+    per_arm, checks = summarise(runs, experiment.arms, experiment.budget)
+    write_csv(out / "coldstart.csv", runs, RUN_COLUMNS)
+    write_csv(out / "coldstart_curves.csv", curves, CURVE_COLUMNS)
+    write_csv(out / "summary.csv", per_arm)
+    write_csv(out / "predictions.csv", checks)
+    figures = plot_coldstart(out / "coldstart_curves.csv", out / "coldstart", experiment.budget.steps)
+    return {"runs": runs, "per_arm": per_arm, "checks": checks, "figures": figures,
+            "wall_s": time.perf_counter() - start, "settings": {
+                "budget": asdict(experiment.budget), "task": experiment.task.to_dict(), "base": asdict(experiment.base),
+                "jobs": experiment.jobs}}
+

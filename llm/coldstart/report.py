@@ -1,0 +1,75 @@
+"""The tables ``tsallis coldstart`` prints, also written as ``summary.md`` beside the CSV files."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from llm.atomic import atomic_write_text
+
+
+def _steps(value: float, budget: int) -> str:
+    return f"> {budget}" if not math.isfinite(value) else f"{value:g}"
+
+
+def arm_table(per_arm: list[dict[str, Any]], budget: int) -> list[list[str]]:
+    """Header + one row per arm: escaped seeds, median escape step [IQR], final exact P, greedy accuracy."""
+    noisy = "final_clean_p_median" in per_arm[0]
+    header = ["estimator", "escaped", "median escape step [IQR]", "p0 (median)"]
+    header += ["final clean P", "final corrupted P"] if noisy else ["final train P"]
+    header += ["final held-out P", "held-out greedy acc.", "cold-start gain"]
+    rows = [header]
+    for a in per_arm:
+        row = [a["estimator"], f"{a['escaped']}/{a['seeds']}",
+               f"{_steps(a['median_escape_step'], budget)} [{_steps(a['escape_step_q25'], budget)}, "
+               f"{_steps(a['escape_step_q75'], budget)}]", f"{a['p0_median']:.2e}"]
+        row += ([f"{a['final_clean_p_median']:.3f}", f"{a['final_corrupted_p_median']:.3f}"] if noisy
+                else [f"{a['final_train_p_median']:.3f}"])
+        row += [f"{a['final_heldout_p_median']:.3f}", f"{a['final_heldout_accuracy_mean']:.3f}",
+                f"{a['cold_start_gain']:.3g}"]
+        rows.append(row)
+    return rows
+
+
+def prediction_table(checks: list[dict[str, Any]]) -> list[list[str]]:
+    """Header + one row per predicted ratio of median escape steps."""
+    rows = [["ratio of median escape steps", "measured", "predicted (sim/, P ≪ 1/M)"]]
+    for c in checks:
+        measured = "not measured (the faster arm did not escape)" if c["relation"] == "not measured" else (
+            f"{'≥ ' if c['relation'] == '≥' else ''}{c['measured']:.2f}")
+        rows.append([c["ratio"], measured, f"{c['predicted']:.2f}"])
+    return rows
+
+
+def markdown(rows: list[list[str]]) -> str:
+    """A GitHub markdown table."""
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "|".join("---" for _ in rows[0]) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows[1:]]) + "\n"
+
+
+def print_report(result: dict[str, Any], out: Path) -> Path:
+    """Print both tables and the wall time; write them to ``out/summary.md``; return its path."""
+    from rich.console import Console
+    from rich.table import Table
+
+    budget = result["settings"]["budget"]
+    tables = [("Escape from cold start", arm_table(result["per_arm"], budget["steps"]))]
+    if result["checks"]:
+        tables.append(("Measured vs predicted", prediction_table(result["checks"])))
+    console = Console()
+    for title, rows in tables:
+        table = Table(title=title)
+        for name in rows[0]:
+            table.add_column(name)
+        for row in rows[1:]:
+            table.add_row(*row)
+        console.print(table)
+    settings = (f"G = {budget['prompts_per_step']}, M = {budget['num_samples']}, {budget['optimizer']} lr "
+                f"{budget['lr']:g}, {budget['steps']} steps, {budget['seeds']} seeds, exact P every "
+                f"{budget['exact_every']} steps, label noise {result['settings']['task']['noise']:g}")
+    wall = f"wall time {result['wall_s']:.0f} s with {result['settings']['jobs']} parallel jobs"
+    console.print(f"{settings}\n{wall}\nfiles: {out}", highlight=False)
+    path = out / "summary.md"
+    atomic_write_text(path, "\n\n".join(markdown(rows) for _, rows in tables) + f"\n{settings}; {wall}.\n")
+    return path
