@@ -13,6 +13,7 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
+from llm.coldstart.base_model import BaseModelSpec
 from llm.coldstart.experiment import FULL, QUICK
 
 
@@ -29,6 +30,8 @@ def register(subparsers) -> None:
     p.add_argument("--noise", type=float, default=0.0,
                    help="share of corrupted training targets; compares GARL q in {0, 0.5, 0.75, 1} (default: 0)")
     p.add_argument("--p0", type=float, default=None, help="initial success probability of the base model (default: 1e-3)")
+    p.add_argument("--pretrain-steps", type=int, default=None,
+                   help=f"pre-training steps of the base model (default: {BaseModelSpec().steps})")
     p.add_argument("--optimizer", choices=("sgd", "adamw"), default=None,
                    help="optimiser of every run (default: sgd, the regime of the sim/ predictions)")
     p.add_argument("--lr", type=float, default=None, help="learning rate of every run")
@@ -42,13 +45,12 @@ def _positive_int(name: str, value: int | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate the options, run the experiment, print the tables and the wall time."""
-    from llm.coldstart.base_model import BaseModelSpec
     from llm.coldstart.experiment import Experiment, run_experiment
     from llm.coldstart.report import print_report
     from llm.data.synthetic import SyntheticTask
 
-    for name in ("seeds", "steps", "jobs"):
-        _positive_int(name, getattr(args, name))
+    for name in ("seeds", "steps", "jobs", "pretrain_steps"):
+        _positive_int(name.replace("_", "-"), getattr(args, name))
     if not 0.0 <= args.noise < 1.0:
         raise SystemExit(f"tsallis coldstart: --noise must be in [0, 1), got {args.noise}")
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                                   ("lr", args.lr)) if v is not None}
     budget = replace(budget, **overrides)
     try:
-        base = BaseModelSpec() if args.p0 is None else BaseModelSpec(p0=args.p0)
+        base = BaseModelSpec(**{k: v for k, v in (("p0", args.p0), ("steps", args.pretrain_steps)) if v is not None})
         task = SyntheticTask(noise=args.noise)
     except ValueError as err:
         raise SystemExit(f"tsallis coldstart: {err}") from None

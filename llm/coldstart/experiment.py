@@ -186,8 +186,21 @@ def collect(run_dirs: list[Path]) -> tuple[list[dict[str, Any]], list[dict[str, 
     return runs, curves
 
 
+def quantile(values: list[float], level: float) -> float:
+    """The linearly interpolated ``level`` quantile (numpy's default), where +inf stands for "never escaped":
+    a quantile that interpolates towards an infinite value is infinite."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * level
+    low, high = int(np.floor(position)), int(np.ceil(position))
+    if low == high:
+        return float(ordered[low])
+    if not math.isfinite(ordered[high]):
+        return math.inf
+    return float(ordered[low] + (position - low) * (ordered[high] - ordered[low]))
+
+
 def _quartiles(values: list[float]) -> tuple[float, float, float]:
-    return tuple(float(v) for v in np.quantile(np.asarray(values, dtype=float), [0.25, 0.5, 0.75]))  # type: ignore[return-value]
+    return quantile(values, 0.25), quantile(values, 0.5), quantile(values, 0.75)
 
 
 def summarise(runs: list[dict[str, Any]], arms: tuple[Arm, ...], budget: Budget) -> tuple[list[dict], list[dict]]:
