@@ -1,4 +1,5 @@
-"""``tsallis plot``: the CSV holds exactly the plotted values; PNG and PDF are written; run lookup for --resume."""
+"""``tsallis plot``: the CSV holds exactly the plotted values, settings are kept apart by recipe, PNG and PDF are
+written; run lookup for --resume."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ import pytest
 import yaml
 
 from llm.cli_train import find_resume_dir
-from llm.train.config import load_config
-from llm.train.plot import plot_runs, run_label
+from llm.train.recipe import load_config
+from llm.train.plot import plot_runs
 
 
-def fake_run(root, name, algo, q, rewards, maj=None):
+def fake_run(root, name, algo, q, rewards, maj=None, recipe="a"):
     run = root / name
     run.mkdir()
-    (run / "config.yaml").write_text(yaml.safe_dump({"algo": {"name": algo, "q": q}}))
+    (run / "config.yaml").write_text(yaml.safe_dump({"recipe": recipe, "algo": {"name": algo, "q": q}}))
     lines = []
     for step, r in enumerate(rewards, start=1):
         record = {"step": step, "reward/mean": r, "groups/frac_no_success": 1 - r, "perf/step_s": 1.0}
@@ -27,24 +28,28 @@ def fake_run(root, name, algo, q, rewards, maj=None):
     return run
 
 
-def test_plot_writes_csv_png_pdf_grouped_by_algorithm(tmp_path):
+def test_plot_writes_csv_png_pdf_grouped_by_recipe_algorithm_and_q(tmp_path):
     runs = [
         fake_run(tmp_path, "a__garl_q0.75__seed0__t", "garl", 0.75, [0.1, 0.3], maj=[0.2, 0.4]),
         fake_run(tmp_path, "a__garl_q0.75__seed1__t", "garl", 0.75, [0.3, 0.5], maj=[0.4, 0.6]),
         fake_run(tmp_path, "a__grpo__seed0__t", "grpo", 0.75, [0.0, 0.0]),
+        fake_run(tmp_path, "b__garl_q0.75__seed0__t", "garl", 0.75, [0.9, 0.9], recipe="b"),  # same algo, q: not a seed
     ]
-    assert [run_label(r) for r in runs] == ["garl q=0.75", "garl q=0.75", "grpo"]
     paths = plot_runs(runs, tmp_path / "out")
     assert [p.name for p in paths] == ["comparison.csv", "comparison.png", "comparison.pdf"]
     assert all(p.stat().st_size > 1000 for p in paths[1:])
     rows = list(csv.DictReader(paths[0].open()))
-    assert len(rows) == 2 * (2 + 2 + 2) + 2 * 2  # garl seeds: reward, no-success, maj@16 per step; grpo: two
-    assert {"label": "garl q=0.75", "run": runs[1].name, "step": "2", "metric": "eval/maj@16", "value": "0.6"} in rows
+    labels = {r["run"]: r["label"] for r in rows}
+    assert labels == {runs[0].name: "a · garl q=0.75", runs[1].name: "a · garl q=0.75", runs[2].name: "a · grpo",
+                      runs[3].name: "b · garl q=0.75"}
+    assert len(rows) == 2 * (2 + 2 + 2) + 2 * 2 + 2 * 2  # garl seeds: reward, no-success, maj@16 per step; two each
+    assert {"label": "a · garl q=0.75", "recipe": "a", "run": runs[1].name, "step": "2", "metric": "eval/maj@16",
+            "value": "0.6"} in rows
     assert not any(r["metric"].startswith("perf/") for r in rows)
 
 
 def test_plot_rejects_a_folder_that_is_not_a_run(tmp_path):
-    with pytest.raises(FileNotFoundError, match="is not a run folder"):
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path} is not a run folder: .*config.yaml is missing"):
         plot_runs([tmp_path], tmp_path / "out")
 
 
