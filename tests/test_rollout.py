@@ -13,11 +13,13 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from llm.models import tiny_random_policy
 from llm.rollout import HFRolloutEngine, Rollout, RolloutEngine, SamplingConfig, make_engine
 from llm.rollout.finish import finish_completion
-from llm.rollout.sampler import SeededSampler, inverse_cdf_sample
+from llm.rollout.decode import decode
+from llm.rollout.sampler import SeededSampler, inverse_cdf_sample, row_uniforms
 from llm.rollout.vllm_engine import merged_weights
 
 PROMPTS = [
@@ -95,32 +97,80 @@ def test_engine_and_factory_errors(policy):
 
 
 def test_inverse_cdf_sample_matches_softmax_frequencies():
-    """20,000 rows, each with its own seeded generator: frequencies within 5 binomial sigmas of softmax."""
+    """20,000 rows, each with its own seeded stream: frequencies within 5 binomial sigmas of softmax."""
     draws = 20_000
     logits = torch.tensor([1.0, 0.0, -1.0, 2.0, float("-inf")])
-    generators = [torch.Generator().manual_seed(i) for i in range(draws)]
-    tokens = inverse_cdf_sample(torch.softmax(logits, 0).expand(draws, -1), generators)
+    tokens = inverse_cdf_sample(torch.softmax(logits, 0).expand(draws, -1), row_uniforms(list(range(draws)), 1)[:, 0])
     freq = torch.bincount(tokens, minlength=5).double() / draws
     p = torch.softmax(logits.double(), dim=0)
     assert freq[4] == 0
     assert torch.all((freq - p).abs() <= 5 * torch.sqrt(p * (1 - p) / draws) + 1e-12)
 
 
+def test_row_uniforms_are_each_rows_generator_stream():
+    """Row b's numbers are the stream of a CPU generator seeded with seeds[b], one number per step, whatever the
+    number of steps drawn at once."""
+    seeds = [0, 7, 2**32 - 1]
+    drawn = row_uniforms(seeds, 6)
+    for row, seed in zip(drawn, seeds):
+        generator = torch.Generator().manual_seed(seed)
+        assert torch.equal(row, torch.cat([torch.rand(1, generator=generator, dtype=torch.float64) for _ in range(6)]))
+    assert torch.equal(row_uniforms(seeds, 2), drawn[:, :2])
+
+
 def test_sampler_applies_temperature_and_top_p_and_records_full_vocab_logprobs():
     """T = 0.5 sharpens [2, 1, 0, -1] to p ∝ e^[4, 2, 0, -2] = [.867, .117, .016, .002]; top_p = 0.9 keeps {0, 1}."""
     draws = 20_000
     logits = torch.tensor([2.0, 1.0, 0.0, -1.0])
-    sampler = SeededSampler(list(range(draws)), temperature=0.5, top_p=0.9, device="cpu")
-    onehot = sampler(torch.zeros((draws, 1), dtype=torch.long), logits.expand(draws, -1).clone())
-    tokens = onehot.argmax(dim=-1)
-    assert torch.all(onehot.max(dim=-1).values == 0) and torch.all(torch.isinf(onehot).sum(-1) == 3)
+    sampler = SeededSampler(list(range(draws)), temperature=0.5, top_p=0.9, steps=1)
+    tokens, logprobs = sampler(logits.expand(draws, -1).clone(), 0)
     full = torch.softmax(logits / 0.5, dim=0)
     nucleus = full[:2] / full[:2].sum()
     freq = torch.bincount(tokens, minlength=4).double() / draws
     assert freq[2] == freq[3] == 0
     assert abs(freq[0] - nucleus[0]) <= 5 * torch.sqrt(nucleus[0] * (1 - nucleus[0]) / draws)
     # recorded log-probs are under the full temperature-scaled distribution, not the renormalised nucleus
-    assert torch.allclose(sampler.logprobs()[:, 0], torch.log(full)[tokens].float(), atol=1e-6)
+    assert torch.allclose(logprobs, torch.log(full)[tokens].float(), atol=1e-6)
+
+
+class _SamplerAsProcessor(LogitsProcessor):
+    """The sampler inside transformers' greedy ``generate``: it picks the token, generate takes the argmax of the
+    one-hot scores returned, so generate runs the forward passes and the sampler decides."""
+
+    def __init__(self, sampler: SeededSampler):
+        self.sampler, self.step, self.logprobs = sampler, 0, []
+
+    def __call__(self, input_ids, scores):
+        tokens, logprobs = self.sampler(scores.float(), self.step)
+        self.step += 1
+        self.logprobs.append(logprobs)
+        return torch.full_like(scores, float("-inf")).scatter_(-1, tokens[:, None], 0.0)
+
+
+@pytest.mark.parametrize("temperature, top_p", [(1.0, 1.0), (0.7, 0.9), (0.0, 1.0)])
+def test_decode_loop_makes_generates_forward_passes(policy, temperature, top_p):
+    """The decode loop is transformers' ``generate`` without its per-token machinery: on a left-padded batch with
+    an EOS, the same tokens and bitwise the same log-probs as greedy ``generate`` driven by the same sampler."""
+    model, tokenizer = policy
+    batch = tokenizer.pad({"input_ids": [tokenizer(p, add_special_tokens=False)["input_ids"] for p in PROMPTS]},
+                          padding=True, padding_side="left", return_tensors="pt")
+    seeds, steps = [11, 12, 13], 10
+    first = decode(model, batch["input_ids"], batch["attention_mask"], SeededSampler(seeds, temperature, top_p, steps),
+                   max_new_tokens=steps, eos_ids={tokenizer.eos_token_id}, pad_id=tokenizer.pad_token_id)[0]
+    eos = int(first[1, 4])  # a token row 1 emits: declared EOS, so that row ends early and is padded after it
+    tokens, logprobs = decode(model, batch["input_ids"], batch["attention_mask"],
+                              SeededSampler(seeds, temperature, top_p, steps), max_new_tokens=steps, eos_ids={eos},
+                              pad_id=tokenizer.pad_token_id)
+    processor = _SamplerAsProcessor(SeededSampler(seeds, temperature, top_p, steps))
+    config = GenerationConfig(max_new_tokens=steps, do_sample=False, num_beams=1, temperature=1.0, top_p=1.0,
+                              top_k=None, pad_token_id=tokenizer.pad_token_id, eos_token_id=[eos])
+    with torch.no_grad():
+        sequences = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                   generation_config=config, logits_processor=LogitsProcessorList([processor]))
+    assert torch.equal(tokens, sequences[:, batch["input_ids"].shape[1] :])
+    assert int((tokens == eos).sum()) >= 1
+    live = tokens.shape[1]
+    assert torch.equal(logprobs[:, :live], torch.stack(processor.logprobs, dim=1)[:, :live])
 
 
 # --- the HF engine ------------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ Usage::
     groups = engine.generate(prompts, n=8, sampling=SamplingConfig(temperature=1.0, max_new_tokens=256), seed=0)
     groups[g][m].completion_ids, groups[g][m].logprobs    # sample m of prompt g
 
-Engines: ``"hf"`` (:class:`HFRolloutEngine`, batched transformers generate, CPU or GPU, the default) and
-``"vllm"`` (:class:`VLLMRolloutEngine`, optional). Log-probs are log_softmax(logits / T) at the sampled tokens
+Engines: ``"hf"`` (:class:`HFRolloutEngine`, a batched key/value-cached decode loop on a transformers model, CPU
+or GPU, the default) and ``"vllm"`` (:class:`VLLMRolloutEngine`, optional; the fast path on GPUs). Log-probs are log_softmax(logits / T) at the sampled tokens
 over the full vocabulary (see :mod:`llm.rollout.base`).
 """
 

@@ -20,6 +20,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal, Protocol, Sequence, runtime_checkable
 
+import torch
+
 from llm.seeding import derive_seed
 
 FinishReason = Literal["stop", "length", "eos"]
@@ -137,3 +139,15 @@ def eos_token_ids(model, tokenizer) -> set[int]:
     if gen_eos is not None:
         ids.update(int(i) for i in ([gen_eos] if isinstance(gen_eos, int) else gen_eos))
     return ids
+
+
+def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-pad token lists to the longest: (ids (N, W) long, mask (N, W) long, 1 on tokens)."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        if r:
+            ids[i, width - len(r) :] = torch.as_tensor(list(r), dtype=torch.long)
+            mask[i, width - len(r) :] = 1
+    return ids, mask

@@ -1,10 +1,10 @@
 """Where a generated sample ends: the first EOS token, the first stop string, or the length cap.
 
-During generation :class:`CompletionStopCriteria` ends a row as soon as its completion text contains a stop
-string. (transformers' own ``stop_strings`` also match text that straddles the prompt: a prompt ending in "\n"
-would stop at the first generated "\n" for the stop string "\n\n"; vLLM, like this class, looks at the
-completion only.) A batched generate keeps producing (padding) tokens for rows that are already done, so each
-row is then cut by :func:`finish_completion`:
+During generation :class:`StopStringWatch` ends a row as soon as its completion text contains a stop string.
+(transformers' own ``stop_strings`` also match text that straddles the prompt: a prompt ending in "\n" would stop
+at the first generated "\n" for the stop string "\n\n"; vLLM, like this class, looks at the completion only.)
+A batched decode keeps producing (padding) tokens for rows that are already done, so each row is then cut by
+:func:`finish_completion`:
 
 * ids are first cut after the first EOS token (kept, so the trainer learns to stop);
 * if the decoded text of what is left contains a stop string, ids are cut after the shortest prefix whose text
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
-from transformers import StoppingCriteria
 
 from llm.rollout.base import FinishReason
 
@@ -66,21 +65,24 @@ def finish_completion(
     return Finished(ids, logprobs, text, "eos" if eos_at is not None else "length")
 
 
-class CompletionStopCriteria(StoppingCriteria):
-    """Ends each row of a batched generate once its completion text (not the prompt) contains a stop string.
+class StopStringWatch:
+    """Marks the rows of a batched decode whose completion text (not the prompt) contains a stop string.
 
-    Called after every step; it decodes only the last ``window`` completion tokens of every row, enough to hold
-    the longest stop string (a byte-level token carries at least one byte, a character at most four), so the
-    cost per step does not grow with the completion length.
+    Called after every step on the rows still running; it decodes only their last ``window`` completion tokens,
+    enough to hold the longest stop string (a byte-level token carries at least one byte, a character at most
+    four), so the cost per step does not grow with the completion length.
     """
 
-    def __init__(self, tokenizer, stop: Sequence[str], prompt_width: int):
+    def __init__(self, tokenizer, stop: Sequence[str]):
         self.tokenizer = tokenizer
         self.stop = tuple(stop)
-        self.prompt_width = prompt_width
         self.window = 4 * max(len(s) for s in self.stop) + 2
 
-    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
-        tail = input_ids[:, max(self.prompt_width, input_ids.shape[1] - self.window) :]  # (B, <= window)
-        texts = self.tokenizer.batch_decode(tail, skip_special_tokens=True)
-        return torch.tensor([first_stop(t, self.stop) >= 0 for t in texts], device=input_ids.device)
+    def __call__(self, completions: torch.Tensor, running: torch.Tensor) -> torch.Tensor:
+        """completions: (B, t) tokens generated so far; running: (B,) bool. Returns (B,) bool: running rows
+        whose completion now holds a stop string."""
+        rows = running.nonzero().squeeze(1)
+        texts = self.tokenizer.batch_decode(completions[rows, -self.window :], skip_special_tokens=True)
+        hit = torch.zeros_like(running)
+        hit[rows] = torch.tensor([first_stop(t, self.stop) >= 0 for t in texts], dtype=torch.bool, device=hit.device)
+        return hit

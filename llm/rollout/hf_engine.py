@@ -1,4 +1,5 @@
-"""Rollouts with batched ``transformers`` generate: the default engine, on CPU or GPU.
+"""Rollouts with a batched key/value-cached decode loop on a ``transformers`` model: the default engine, on
+CPU or GPU.
 
 Usage::
 
@@ -17,32 +18,33 @@ needs the full parameters gathered, which is the caller's job. Generation runs i
 model's training flag afterwards.
 
 Rows (prompt g, sample m) are laid out prompt-major, cut into batches of ``batch_size`` rows and left-padded.
-Sampling and log-probs come from :class:`llm.rollout.sampler.SeededSampler` (inverse-CDF draws, one seeded
-stream per row, so a sample does not depend on batch size or padding; log-probs recorded during generation, so
-no second forward pass); stop strings end a row early through
-:class:`llm.rollout.finish.CompletionStopCriteria` and are cut exactly by
-:func:`llm.rollout.finish.finish_completion`.
+Each batch runs :func:`llm.rollout.decode.decode`: the forward passes ``model.generate`` would make, without
+generate's per-token machinery, with sampling and log-probs from :class:`llm.rollout.sampler.SeededSampler`
+(inverse-CDF draws, one seeded stream per row, so a sample does not depend on batch size or padding; log-probs
+recorded while sampling, so no second forward pass). Stop strings end a row early through
+:class:`llm.rollout.finish.StopStringWatch` and are cut exactly by :func:`llm.rollout.finish.finish_completion`.
+On GPUs the vLLM engine (:mod:`llm.rollout.vllm_engine`) is the fast path: paged attention and continuous
+batching, where this loop pads every batch to its longest sample.
 """
 
 from __future__ import annotations
-
-import torch
-from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
 from llm.rollout.base import (
     Rollout,
     SamplingConfig,
     check_generate_args,
     eos_token_ids,
+    left_pad,
     sample_seed,
     tokenize_prompts,
 )
-from llm.rollout.finish import CompletionStopCriteria, finish_completion
+from llm.rollout.decode import decode
+from llm.rollout.finish import StopStringWatch, finish_completion
 from llm.rollout.sampler import SeededSampler
 
 
 class HFRolloutEngine:
-    """Batched ``model.generate`` rollouts (see the module docstring)."""
+    """Batched decode-loop rollouts (see the module docstring)."""
 
     def __init__(self, model, tokenizer, batch_size: int = 16):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -74,48 +76,20 @@ class HFRolloutEngine:
             self.model.train(was_training)
         return out
 
-    def _generation_config(self, sampling: SamplingConfig) -> GenerationConfig:
-        """Greedy generate on the sampler's one-hot scores; every other score processor explicitly off."""
-        return GenerationConfig(
-            max_new_tokens=sampling.max_new_tokens,
-            do_sample=False,
-            num_beams=1,
-            temperature=1.0,
-            top_p=1.0,
-            top_k=None,
-            repetition_penalty=1.0,
-            no_repeat_ngram_size=0,
-            min_new_tokens=0,
-            pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=sorted(self.eos_ids),
-            use_cache=True,
-        )
-
-    @torch.no_grad()
     def _generate_rows(
         self, rows: list[tuple[int, int]], prompt_ids: list[list[int]], sampling: SamplingConfig, seed: int
     ) -> list[Rollout]:
         device = self.model.device
-        batch = self.tokenizer.pad(
-            {"input_ids": [prompt_ids[g] for g, _ in rows]}, padding=True, padding_side="left", return_tensors="pt"
+        input_ids, attention_mask = left_pad([prompt_ids[g] for g, _ in rows], self.tokenizer.pad_token_id)  # (B, P)
+        sampler = SeededSampler([sample_seed(seed, g, m) for g, m in rows], sampling.temperature, sampling.top_p,
+                                sampling.max_new_tokens)
+        tokens, logprobs = decode(
+            self.model, input_ids.to(device), attention_mask.to(device), sampler,
+            max_new_tokens=sampling.max_new_tokens, eos_ids=self.eos_ids, pad_id=self.tokenizer.pad_token_id,
+            stop=StopStringWatch(self.tokenizer, sampling.stop) if sampling.stop else None,
         )
-        input_ids = batch["input_ids"].to(device)  # (B, P) left-padded
-        sampler = SeededSampler(
-            [sample_seed(seed, g, m) for g, m in rows], sampling.temperature, sampling.top_p, device
-        )
-        sequences = self.model.generate(
-            input_ids=input_ids,
-            attention_mask=batch["attention_mask"].to(device),
-            generation_config=self._generation_config(sampling),
-            logits_processor=LogitsProcessorList([sampler]),
-            stopping_criteria=StoppingCriteriaList(
-                [CompletionStopCriteria(self.tokenizer, sampling.stop, input_ids.shape[1])] if sampling.stop else []
-            ),
-        )
-        completions = sequences[:, input_ids.shape[1] :].tolist()  # (B, steps)
-        logprobs = sampler.logprobs().tolist()  # (B, steps)
         rollouts = []
-        for (g, m), ids, lps in zip(rows, completions, logprobs, strict=True):
+        for (g, m), ids, lps in zip(rows, tokens.tolist(), logprobs.tolist(), strict=True):  # (B, steps) each
             done = finish_completion(ids, lps, self.tokenizer, self.eos_ids, sampling.stop)
             rollouts.append(
                 Rollout(g, m, list(prompt_ids[g]), done.completion_ids, done.text, done.logprobs, done.finish_reason)

@@ -1,71 +1,71 @@
-"""Per-sample seeded token sampling inside ``transformers`` generate, recording log-probs as it goes.
+"""Per-sample seeded token sampling for the HF engine's decode loop, recording log-probs as it goes.
 
-``SeededSampler`` is a logits processor that makes the sampling decision itself and hands generate a one-hot
-score row, so generate runs in greedy mode and simply takes the token chosen here. At step t, for each row b
-with raw logits l (shape (V,)) it computes
+At step t, for each row b with raw logits l (shape (V,)), :class:`SeededSampler` computes
 
     logprob = log_softmax(l / T)                   # recorded at the chosen token (T = 1 when greedy)
     π       = softmax(top_p(l / T))                # top_p masks tokens outside the nucleus to -inf
-    y       = min{ v : C_v > u · C_V },  C_v = Σ_{w ≤ v} π_w,  u ~ Uniform[0, 1)       (T > 0)
-    y       = argmax_v l_v                                                            (T = 0)
+    y       = min{ v : C_v > u_bt · C_V },  C_v = Σ_{w ≤ v} π_w,  u_bt ~ Uniform[0, 1)     (T > 0)
+    y       = argmax_v l_v                                                             (T = 0)
 
 Inverse-CDF sampling makes y a draw from π, exact up to the float32 rounding of each π_v (relative 6e-8; C is
 accumulated in float64, so summing adds no error that matters). A token with π_v = 0 has an empty interval and is
-never chosen. It needs one uniform number per row and step. Each row owns a ``torch.Generator`` seeded from
-(seed, prompt index, sample index), so a sample does not depend on the batch it was generated in. The nucleus
-mask is transformers' ``TopPLogitsWarper``.
+never chosen. It needs one uniform number per row and step: row b's numbers u_b1, u_b2, ... are the float64
+stream of a ``torch.Generator`` seeded from (seed, prompt index, sample index), drawn all at once when the
+sampler is built (a CPU generator's ``rand(n)`` is the same stream as n calls of ``rand(1)``), so a sample does
+not depend on the batch it was generated in. The nucleus mask is transformers' ``TopPLogitsWarper``.
 
 Recording the chosen token's log-prob here costs one log-softmax per step and keeps memory at O(B · V), where
-``output_logits=True`` would hold all T steps' logits, O(B · T · V), until generate returns.
+keeping every step's logits would hold O(B · T · V).
 """
 
 from __future__ import annotations
 
 import torch
-from transformers import LogitsProcessor
 from transformers.generation.logits_process import TopPLogitsWarper
 
 
-def inverse_cdf_sample(probs: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
-    """Draw one token per row with probability ∝ ``probs``, row b's uniform number taken from ``generators[b]``.
+def row_uniforms(seeds: list[int], steps: int) -> torch.Tensor:
+    """(B, steps) float64: row b holds the first ``steps`` Uniform[0, 1) numbers of a CPU generator seeded
+    with ``seeds[b]``."""
+    return torch.stack([
+        torch.rand(steps, generator=torch.Generator().manual_seed(s), dtype=torch.float64) for s in seeds
+    ])
 
-    probs: (B, V) non-negative weights (need not sum to 1). Returns (B,) long token ids.
+
+def inverse_cdf_sample(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """Draw one token per row with probability ∝ ``probs``: y_b = min{v : C_bv > u_b C_bV}, C = cumsum in float64.
+
+    probs: (B, V) non-negative weights (need not sum to 1); uniforms: (B,) float64 in [0, 1).
+    Returns (B,) long token ids.
     """
     batch, vocab = probs.shape
-    if len(generators) != batch:
-        raise ValueError(f"inverse_cdf_sample: {len(generators)} generators for {batch} rows")
+    if uniforms.shape != (batch,):
+        raise ValueError(f"inverse_cdf_sample: {tuple(uniforms.shape)} uniform numbers for {batch} rows")
     cdf = probs.double().cumsum_(dim=-1)  # (B, V)
-    u = torch.cat([torch.rand(1, generator=g, dtype=torch.float64, device=probs.device) for g in generators])
-    threshold = (u * cdf[:, -1]).unsqueeze(-1)  # (B, 1)
+    threshold = (uniforms.to(cdf.device) * cdf[:, -1]).unsqueeze(-1)  # (B, 1)
     return torch.searchsorted(cdf, threshold, right=True).squeeze(-1).clamp_max_(vocab - 1)
 
 
-class SeededSampler(LogitsProcessor):
-    """Samples the next token of every row (see the module docstring) and stores its log-prob.
+class SeededSampler:
+    """Chooses the next token of every row (see the module docstring) and returns its log-prob.
 
-    After generate returns, ``logprobs()`` is a (B, steps) tensor, one column per generated token.
+    ``seeds`` gives one seed per row; ``steps`` is the most tokens a row will draw (``max_new_tokens``).
     """
 
-    def __init__(self, seeds: list[int], temperature: float, top_p: float, device: torch.device | str):
+    def __init__(self, seeds: list[int], temperature: float, top_p: float, steps: int):
         self.temperature = float(temperature)
         self.top_p = TopPLogitsWarper(top_p) if top_p < 1.0 else None
-        self.generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
-        self._logprobs: list[torch.Tensor] = []  # one (B,) tensor per step
+        self.uniforms = None if self.temperature == 0 else row_uniforms(seeds, steps)  # (B, steps)
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        scores = scores.float()  # (B, V) raw logits of this step (generate hands over its own copy)
+    def __call__(self, logits: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token (B,) long and its log-prob (B,) float32 at generation step ``step`` (0-based), from the raw
+        logits (B, V) of that step, a float32 tensor the sampler may overwrite."""
         if self.temperature == 0:
-            logp = torch.log_softmax(scores, dim=-1)
-            tokens = scores.argmax(dim=-1)
+            logp = torch.log_softmax(logits, dim=-1)
+            tokens = logits.argmax(dim=-1)
         else:
-            scaled = scores.div_(self.temperature)
+            scaled = logits.div_(self.temperature)
             logp = torch.log_softmax(scaled, dim=-1)
-            probs = logp.exp() if self.top_p is None else torch.softmax(self.top_p(input_ids, scaled), dim=-1)
-            tokens = inverse_cdf_sample(probs, self.generators)
-        self._logprobs.append(logp.gather(-1, tokens[:, None]).squeeze(-1))
-        # generate runs greedily on what we return: 0 at the chosen token, -inf elsewhere.
-        return scores.fill_(float("-inf")).scatter_(-1, tokens[:, None], 0.0)
-
-    def logprobs(self) -> torch.Tensor:
-        """(B, steps) log-probs of the generated tokens, in generation order."""
-        return torch.stack(self._logprobs, dim=1)
+            probs = logp.exp() if self.top_p is None else torch.softmax(self.top_p(None, scaled), dim=-1)
+            tokens = inverse_cdf_sample(probs, self.uniforms[:, step])
+        return tokens, logp.gather(-1, tokens[:, None]).squeeze(-1)
