@@ -107,13 +107,16 @@ def run_train(args: argparse.Namespace) -> int:
 
     from accelerate import PartialState
 
+    from llm.train.export import final_export
     from llm.train.plot import plot_runs
 
     resume = find_resume_dir(config, args.resume) if args.resume else None
     run_dir = train(config, resume=resume)
     if PartialState().is_main_process:
         plot_runs([run_dir], run_dir / "plots")  # reward, no-success share and maj@k vs step
-        console.print(f"run folder: {run_dir} (plots in {run_dir / 'plots'})")
+        final = final_export(run_dir)
+        console.print(f"run folder: {run_dir} (plots in {run_dir / 'plots'}"
+                      + (f", the model in {final})" if final else ")"), highlight=False)
     return 0
 
 

@@ -20,11 +20,13 @@ from llm.prompts import build_prompt
 from llm.rollout import SamplingConfig, make_engine
 from llm.train.batch import collate, token_logprobs
 from llm.train.checkpoint import read_model_weights
+from llm.train.dry_run import dry_run
 from llm.train.export import EXPORT_INFO, export_run, final_export
 from llm.train.metrics import read_metrics
 from llm.train.recipe import load_config
 from llm.train.trainer import train
 from tsallis.cli import main
+from tsallis.schedules import make_schedule
 
 RECIPES = Path(__file__).parents[1] / "recipes"
 TINY = ["model.name=tiny-random", "data.benchmark=hotpotqa", "data.closed_book=true", "progress=false",
@@ -177,6 +179,15 @@ def test_sft_then_garl_recipe_pair(tmp_path):
     assert (sft_logprobs - logprobs(tiny_random_policy(seed=0)[0])).abs().max() > 1e-3  # SFT trained
     garl_final = load_policy(str(export_run(garl, out=tmp_path / "garl")))[0]
     assert (logprobs(garl_final) - sft_logprobs).abs().max() <= 1e-6
+
+
+@pytest.mark.parametrize("path", sorted((RECIPES / "cpu").glob("*.yaml")), ids=lambda p: p.name)
+def test_cpu_recipes_dry_run_and_their_q_schedules(path):
+    config = load_config(path)
+    assert dict(dry_run(config).rows)["run name"].startswith(config.recipe + "__" + config.algo.name)
+    q = [make_schedule(config.algo.q)(t - 1) for t in range(1, config.steps + 1)]  # step t trains with q(t - 1)
+    expected = {"garl-step.yaml": [1, 1, 1, 0, 0], "garl-linear.yaml": [1, 0.75, 0.5, 0.25, 0]}
+    assert q == pytest.approx(expected.get(path.name, [config.algo.q] * 5))
 
 
 @pytest.mark.parametrize("layout", ["single", "ddp", "fsdp-full", "fsdp-sharded"])
