@@ -19,7 +19,7 @@ from llm.data.synthetic import SyntheticTask, make_examples, prompt_text
 from llm.rollout import SamplingConfig, make_engine
 from llm.scoring import get_scorer
 from llm.train.config import build_config
-from llm.train.trainer import accumulate_gradients, sequence_coefficients
+from llm.train.update import LossSpec, accumulate_gradients, sequence_coefficients
 
 TASK = SyntheticTask(prompt_length=2, free_tokens=1, num_train=4, num_heldout=3, noise=0.25)
 
@@ -146,9 +146,8 @@ def test_trainer_gradient_equals_the_exact_expected_estimator_gradient(policy):
             coefficients = sequence_coefficients(config, rewards, config.algo.q,
                                                  torch.Generator().manual_seed(step))
             model.zero_grad(set_to_none=True)
-            accumulate_gradients(model, rollouts, coefficients, accelerator=accelerator, agg="seq-sum", clip=None,
-                                 kl_beta=0.0, temperature=1.0, max_new_tokens=TASK.completion_length,
-                                 micro_batch_size=64, pad_id=tokenizer.pad_token_id)
+            accumulate_gradients(model, rollouts, coefficients, LossSpec.from_config(config), accelerator=accelerator,
+                                 pad_id=tokenizer.pad_token_id)
             flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
             samples[key].append(flat.double())
 

@@ -7,17 +7,19 @@ from typing import Any
 import numpy as np
 
 from tsallis._arrays import as_float_array, check_groups, to_numpy
-from tsallis.estimators import resampling_ess
+from tsallis.estimators import estimator_spec, resampling_ess
 from tsallis.qlog import amplification
 
 
-def group_diagnostics(rewards: Any, q: float) -> dict[str, float]:
+def group_diagnostics(rewards: Any, q: float = 0.0, estimator: str | None = None) -> dict[str, float]:
     """Summary of a (G, M) reward batch as plain floats with namespaced keys.
 
     Keys
     ----
     p_hat/mean, p_hat/min, p_hat/max, p_hat/std
         statistics of P̂_g = mean_m r_gm over the G groups.
+    p_hat/p25, p_hat/median, p_hat/p75
+        quartiles of P̂_g over the groups (linear interpolation, numpy's default).
     groups/frac_no_success
         share of groups with P̂ = 0: they carry no gradient for any estimator (the cold-start stall).
     groups/frac_zero_std
@@ -28,6 +30,9 @@ def group_diagnostics(rewards: Any, q: float) -> dict[str, float]:
         P̂^(-q) over the groups with a success (NaN-free: 0 when there is none).
     paft/ess_mean
         mean Kish effective sample size of PAFT's resampling weights (on-policy).
+
+    With ``estimator`` (a registered name) only what applies to it is reported: the amplification only when it
+    uses q, PAFT's ESS only when its weights come from resampling (it needs a generator).
 
     ``rewards`` may be any float dtype (bfloat16 included); the statistics are computed in float64.
     A batch with no group (G = 0) has no statistics and raises ``ValueError``.
@@ -40,11 +45,15 @@ def group_diagnostics(rewards: Any, q: float) -> dict[str, float]:
     p_hat = r.mean(axis=1)
     has_success = p_hat > 0
     amp = np.asarray(amplification(p_hat[has_success], q)) if has_success.any() else np.zeros(1)
-    return {
+    p25, median, p75 = np.quantile(p_hat, [0.25, 0.5, 0.75])
+    out = {
         "p_hat/mean": float(p_hat.mean()),
         "p_hat/min": float(p_hat.min()),
         "p_hat/max": float(p_hat.max()),
         "p_hat/std": float(p_hat.std()),
+        "p_hat/p25": float(p25),
+        "p_hat/median": float(median),
+        "p_hat/p75": float(p75),
         "groups/frac_no_success": float(np.mean(~has_success)),
         "groups/frac_zero_std": float(np.mean(r.max(axis=1) == r.min(axis=1))),
         "groups/frac_all_success": float(np.mean(r.min(axis=1) == 1.0)),
@@ -52,3 +61,10 @@ def group_diagnostics(rewards: Any, q: float) -> dict[str, float]:
         "amplification/max": float(amp.max()),
         "paft/ess_mean": float(np.mean(resampling_ess(r))),
     }
+    if estimator is not None:
+        spec = estimator_spec(estimator)
+        if not spec.uses_q:
+            del out["amplification/mean"], out["amplification/max"]
+        if not spec.needs_generator:
+            del out["paft/ess_mean"]
+    return out

@@ -35,7 +35,6 @@ Q_ESTIMATORS = tuple(name for name in ROLLOUT_ESTIMATORS if uses_q(name))
 """Those that read q (GARL, PAFT, capped GARL, ...); the others ignore it and log q = 0."""
 PAFT_STREAM = 1
 """Stream number of PAFT's resampling seed, derive_seed(seed, step, PAFT_STREAM)."""
-QUARTILES = (0.25, 0.5, 0.75)
 
 
 def check_estimator(name: str) -> str:
@@ -102,12 +101,9 @@ def step_weights(estimator: str, rewards: torch.Tensor, options: EstimatorOption
     return compute_weights(estimator, rewards, dataclasses.replace(options, q=q, generator=generator))
 
 
-def step_diagnostics(rewards: torch.Tensor, q: float) -> dict[str, float]:
-    """This project's per-step reward diagnostics: :func:`tsallis.diagnostics.group_diagnostics` (P̂ summary,
-    ``groups/frac_no_success``, the amplification P̂^(-q), PAFT's ESS), the P̂ quartiles ``p_hat/q25``,
-    ``p_hat/q50``, ``p_hat/q75`` (linear interpolation, as the trainer logs them) and ``algo/q``."""
+def step_diagnostics(rewards: torch.Tensor, q: float, estimator: str | None = None) -> dict[str, float]:
+    """This project's per-step reward diagnostics, as the trainer logs them: :func:`tsallis.diagnostics.group_diagnostics`
+    (P̂ summary and quartiles, ``groups/frac_no_success``, the amplification P̂^(-q), PAFT's ESS; only what applies to
+    ``estimator``) and ``algo/q``."""
     r = np.asarray(torch.as_tensor(rewards).detach().to("cpu", torch.float64))
-    record = {"algo/q": float(q), **group_diagnostics(r, q)}
-    quartiles = np.quantile(r.mean(axis=1), QUARTILES)
-    record.update({f"p_hat/q{int(100 * f)}": float(v) for f, v in zip(QUARTILES, quartiles)})
-    return record
+    return {"algo/q": float(q), **group_diagnostics(r, q, estimator)}

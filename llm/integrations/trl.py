@@ -210,7 +210,7 @@ def _build_trainer_class():
             out["advantages"] = advantages[start : start + local.shape[0]].to(local.device, local.dtype)
 
             metrics = self._metrics[mode]
-            for key, value in step_diagnostics(rewards, q).items():
+            for key, value in step_diagnostics(rewards, q, self.tsallis_estimator).items():
                 metrics[METRIC_PREFIX + key].append(value)
             metrics[METRIC_PREFIX + "weights/nonzero_frac"].append(float((weights != 0).double().mean()))
             logged = self._logs["advantages"]  # TRL logged its GRPO advantages for the completions table

@@ -227,7 +227,7 @@ def outcome_advantages(estimator: str, token_level_rewards: torch.Tensor, respon
         weights = step_weights(estimator, rewards, options, q, seed, step)
         coefficient[torch.as_tensor(members.reshape(-1))] = (m * weights).reshape(-1)
         if not diagnostics:
-            diagnostics = step_diagnostics(rewards, q)
+            diagnostics = step_diagnostics(rewards, q, estimator)
     advantages = coefficient.to(response_mask.device, torch.float32)[:, None] * response_mask.to(torch.float32)
     return advantages, diagnostics
 

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from llm.atomic import atomic_write_text
+from tsallis.diagnostics import group_diagnostics
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -50,6 +51,37 @@ def peak_memory_gb(device: torch.device) -> float:
         return torch.cuda.max_memory_allocated(device) / 2**30
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return rss / (2**30 if sys.platform == "darwin" else 2**20)
+
+
+def step_record(step: int, q: float, lr: float, estimator: str, rewards: torch.Tensor, rollouts: list,
+                coefficients: torch.Tensor, train_tokens: int, timings: dict[str, float], means: UpdateMeans,
+                accelerator) -> dict[str, Any]:
+    """The metrics of one training step.
+
+    ``rewards`` (G, M) are all ranks' rewards: the core's diagnostics (:func:`tsallis.diagnostics.group_diagnostics`:
+    P̂ summary and quartiles, no-success and zero-std shares, and what applies to ``estimator``: the amplification
+    P̂^(-q), PAFT's ESS). This rank's ``rollouts`` and ``coefficients`` A = M·w add completion lengths, the
+    truncated share and the share of sequences trained on; ``timings`` (perf_counter at ``start``, after
+    ``rollout``, ``score`` and ``train``) the wall-clock split. Everything in ``means`` (loss, clipfrac, approx_kl,
+    grad norm, entropy, ...) is averaged over the update and the ranks.
+    """
+    world = accelerator.num_processes if accelerator is not None else 1
+    record: dict[str, Any] = {"step": step, "algo/q": q, "train/lr": lr, "reward/mean": float(rewards.mean())}
+    record.update(group_diagnostics(rewards, q, estimator))
+    lengths = torch.tensor([len(r.completion_ids) for r in rollouts], dtype=torch.float64)
+    rollout_s, train_s = timings["rollout"] - timings["start"], timings["train"] - timings["score"]
+    means.add("completion/length_mean", lengths.sum(), len(rollouts))
+    means.add("completion/truncated_frac", sum(r.finish_reason == "length" for r in rollouts), len(rollouts))
+    means.add("weights/nonzero_frac", (coefficients != 0).sum(), coefficients.numel())
+    means.add("perf/rollout_s", rollout_s, 1)
+    means.add("perf/score_s", timings["score"] - timings["rollout"], 1)
+    means.add("perf/train_s", train_s, 1)
+    means.add("perf/rollout_tokens_per_s", world * lengths.sum() / max(rollout_s, 1e-9), 1)
+    means.add("perf/train_tokens_per_s", world * train_tokens / max(train_s, 1e-9), 1)
+    means.add("perf/peak_mem_gb", peak_memory_gb(accelerator.device if accelerator is not None else torch.device("cpu")), 1)
+    record.update(means.means(accelerator))
+    record["perf/step_s"] = timings["train"] - timings["start"]
+    return record
 
 
 class MetricsWriter:

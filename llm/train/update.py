@@ -1,0 +1,161 @@
+"""One update of the policy: estimator weights → per-sequence coefficients → micro-batched loss → optimizer step.
+
+For a step's G groups of M sequences with rewards r (G, M) the registered estimator gives weights w (G, M)
+(``tsallis.estimators.compute_weights``), and sequence i gets the coefficient A_i = M · w_i. The loss of the
+update is Σ over micro-batches of :func:`llm.train.loss.policy_loss` with one normaliser N for the whole update;
+with the ``seq-sum`` aggregation (N = G·M sequences) it is exactly −(1/G) Σ_g Σ_m w_gm log p_θ(z_gm).
+Sequences with A = 0 have zero gradient when there is no KL term (A ℓ and the clipped surrogate both vanish), so
+they are not forwarded at all: PAFT trains only on its K resampled successes, and groups without a success (the
+cold-start stall) cost nothing. They still count in N.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from accelerate import Accelerator
+
+from llm.rollout.base import Rollout
+from llm.train import build
+from llm.train.batch import collate, token_logprobs
+from llm.train.config import TrainConfig
+from llm.train.loss import normalizer_count, policy_loss
+from llm.train.metrics import UpdateMeans
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """The loss settings of a run, resolved once from its config (see :mod:`llm.train.loss` for the maths)."""
+
+    agg: str
+    """Aggregation mode (``seq-sum`` is the exact estimator)."""
+    clip: tuple[float, float] | None
+    """(ε_low, ε_high) of the PPO clipped ratio, or None."""
+    kl_beta: float
+    """β of the k3 KL to the reference policy (0: no reference)."""
+    kl_bias_correction: bool
+    """k3 times the importance ratio (TRL's ``use_bias_correction_kl``)."""
+    temperature: float
+    """Sampling temperature; log-probs are of the temperature-scaled logits."""
+    max_new_tokens: int
+    """Completion limit (the constant normaliser of ``seq-mean-token-sum-norm``)."""
+    micro_batch_size: int
+    """Sequences per forward/backward pass."""
+
+    @classmethod
+    def from_config(cls, config: TrainConfig) -> LossSpec:
+        a = config.algo
+        return cls(agg=a.resolved_loss_agg, clip=a.resolved_clip, kl_beta=a.kl_beta,
+                   kl_bias_correction=a.kl_bias_correction, temperature=config.rollout.temperature,
+                   max_new_tokens=config.rollout.max_new_tokens, micro_batch_size=config.optim.micro_batch_size)
+
+
+def sequence_coefficients(config: TrainConfig, rewards: torch.Tensor, q: float, generator) -> torch.Tensor:
+    """A = M · w, flattened (G·M,), with w = ``tsallis.estimators.compute_weights`` for ``config.algo``.
+
+    The loss's ``seq-sum`` mode divides by N = G·M sequences, so Σ A ℓ / N = (1/G) Σ_g Σ_m w_gm ℓ_gm.
+    """
+    weights = build.estimator_weights(config, rewards, q, generator)  # (G, M)
+    return (weights.shape[1] * weights).reshape(-1).float()
+
+
+def target_rollouts(tokenizer, prompts: list[str], examples: list) -> list[list[Rollout]]:
+    """Each example's gold target (``build.sft_target``, ending with EOS) as a one-sample group, for the
+    estimators that train on targets; its log-probs are not used."""
+    groups = []
+    for index, (prompt, example) in enumerate(zip(prompts, examples)):
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        text = build.sft_target(example)
+        completion = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        groups.append([Rollout(index, 0, list(prompt_ids), completion, text, [0.0] * len(completion), "eos")])
+    return groups
+
+
+def accumulate_gradients(
+    model,
+    rollouts: list[Rollout],
+    coefficients: torch.Tensor,
+    spec: LossSpec,
+    *,
+    accelerator: Accelerator,
+    pad_id: int,
+    reference=None,
+    means: UpdateMeans | None = None,
+    with_entropy: bool = False,
+) -> int:
+    """Add ∇L of one update to the parameters' ``.grad``, one micro-batch at a time.
+
+    L = Σ_microbatches ``policy_loss`` with N counted over the whole update (all sequences of all ranks,
+    trained or not). Sequences with A = 0 are skipped when ``spec.kl_beta`` is 0 (their gradient is zero).
+    Returns the number of tokens forwarded (prompt + completion, padding excluded).
+    """
+    world = accelerator.num_processes
+    means = means if means is not None else UpdateMeans()
+    lengths = torch.tensor([len(r.completion_ids) for r in rollouts])
+    full_mask = (torch.arange(int(lengths.max()))[None, :] < lengths[:, None]).float()  # (B_local, C)
+    count = torch.tensor([normalizer_count(spec.agg, full_mask, spec.max_new_tokens)], dtype=torch.float64)
+    if world > 1:
+        count = accelerator.reduce(count.to(accelerator.device), reduction="sum").cpu()
+    normalizer = float(count) / world  # DDP averages gradients over ranks: each rank's share is N / ranks
+
+    active = [i for i in range(len(rollouts)) if spec.kl_beta > 0 or coefficients[i] != 0]
+    chunks = [active[i : i + spec.micro_batch_size] for i in range(0, len(active), spec.micro_batch_size)]
+    if world > 1:  # every rank must run as many forward/backward passes as the busiest one (DDP/FSDP)
+        most = accelerator.reduce(torch.tensor([len(chunks)], device=accelerator.device), reduction="max")
+        chunks += [[]] * (int(most) - len(chunks))
+
+    loss_total, forwarded = 0.0, 0
+    for number, chunk in enumerate(chunks):
+        rows = chunk or [0]  # an empty chunk is a padding pass: zero coefficient, zero gradient
+        batch = collate(
+            [rollouts[i].prompt_ids for i in rows],
+            [rollouts[i].completion_ids for i in rows],
+            pad_id,
+            [rollouts[i].logprobs for i in rows],
+        ).to(accelerator.device)
+        coeff = coefficients[rows] if chunk else torch.zeros(1)
+        sync = contextlib.nullcontext() if number == len(chunks) - 1 else accelerator.no_sync(model)
+        with sync:
+            logprobs, entropy = token_logprobs(model, batch, spec.temperature, with_entropy)
+            ref = None
+            if spec.kl_beta > 0:
+                with torch.no_grad():
+                    ref = _reference_logprobs(reference, model, accelerator, batch, spec.temperature)
+            loss, metrics = policy_loss(
+                logprobs, batch.completion_mask, coeff.to(accelerator.device), agg=spec.agg, normalizer=normalizer,
+                old_logprobs=batch.old_logprobs, ref_logprobs=ref, clip=spec.clip, kl_beta=spec.kl_beta,
+                kl_bias_correction=spec.kl_bias_correction,
+            )
+            if not chunk:
+                loss = loss * 0.0  # a padding pass only keeps the ranks' collectives in step
+            accelerator.backward(loss)
+        loss_total += float(loss.detach())
+        if not chunk:
+            continue
+        forwarded += int(batch.attention_mask.sum())
+        for name, (total, n) in metrics.items():
+            means.add(name, total, n)
+        if entropy is not None:
+            means.add("train/entropy", (entropy * batch.completion_mask).sum(), batch.completion_mask.sum())
+    means.add("loss/policy", loss_total, 1)
+    return forwarded
+
+
+def _reference_logprobs(reference, model, accelerator, batch, temperature):
+    """ℓ^ref: the frozen copy, or (LoRA) the same model with its adapter disabled."""
+    if reference is not None:
+        return token_logprobs(reference, batch, temperature)[0]
+    with accelerator.unwrap_model(model).disable_adapter():
+        return token_logprobs(model, batch, temperature)[0]
+
+
+def optimizer_step(model, optimizer, scheduler, accelerator: Accelerator, max_grad_norm: float | None,
+                   means: UpdateMeans) -> None:
+    """Clip the global gradient norm (logged as ``train/grad_norm`` before clipping), step, zero the gradients."""
+    grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_grad_norm or float("inf"))
+    means.add("train/grad_norm", float(grad_norm), 1)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
