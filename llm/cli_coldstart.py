@@ -34,7 +34,11 @@ def register(subparsers) -> None:
                    help=f"pre-training steps of the base model (default: {BaseModelSpec().steps})")
     p.add_argument("--optimizer", choices=("sgd", "adamw"), default=None,
                    help="optimiser of every run (default: sgd, the regime of the sim/ predictions)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate of every run")
+    p.add_argument("--lr", type=float, default=None, help=f"learning rate of every run (default: {FULL.lr:g})")
+    p.add_argument("--max-grad-norm", type=float, default=None,
+                   help=f"gradient clipping of every run (default: {FULL.max_grad_norm:g})")
+    p.add_argument("--exact-every", type=int, default=None,
+                   help=f"steps between exact evaluations of P (default: {FULL.exact_every})")
     p.set_defaults(func=run)
 
 
@@ -49,15 +53,17 @@ def run(args: argparse.Namespace) -> int:
     from llm.coldstart.report import print_report
     from llm.data.synthetic import SyntheticTask
 
-    for name in ("seeds", "steps", "jobs", "pretrain_steps"):
+    for name in ("seeds", "steps", "jobs", "pretrain_steps", "exact_every"):
         _positive_int(name.replace("_", "-"), getattr(args, name))
     if not 0.0 <= args.noise < 1.0:
         raise SystemExit(f"tsallis coldstart: --noise must be in [0, 1), got {args.noise}")
-    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
-        raise SystemExit(f"tsallis coldstart: --lr must be a positive number, got {args.lr}")
+    for name in ("lr", "max_grad_norm"):
+        value = getattr(args, name)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise SystemExit(f"tsallis coldstart: --{name.replace('_', '-')} must be a positive number, got {value}")
     budget = QUICK if args.quick else FULL
-    overrides = {k: v for k, v in (("seeds", args.seeds), ("steps", args.steps), ("optimizer", args.optimizer),
-                                  ("lr", args.lr)) if v is not None}
+    overrides = {k: getattr(args, k) for k in ("seeds", "steps", "optimizer", "lr", "max_grad_norm", "exact_every")
+                 if getattr(args, k) is not None}
     budget = replace(budget, **overrides)
     try:
         base = BaseModelSpec(**{k: v for k, v in (("p0", args.p0), ("steps", args.pretrain_steps)) if v is not None})
