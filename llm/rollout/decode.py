@@ -28,8 +28,19 @@ from llm.rollout.sampler import SeededSampler
 
 
 def cache_keyword(model) -> str:
-    """The forward argument that takes a key/value cache: ``cache`` (transformers >= 5.2x) or ``past_key_values``."""
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    """The forward argument that takes a key/value cache: ``cache`` (transformers >= 5.2x) or ``past_key_values``.
+
+    Read from the class of the innermost ``transformers`` model, below a DDP wrapper (``.module``) and a ``peft``
+    wrapper (``get_base_model()``), whose own forwards (like a forward patched on the instance) take ``**kwargs``.
+    """
+    while True:
+        if isinstance(getattr(model, "module", None), torch.nn.Module):
+            model = model.module
+        elif hasattr(model, "get_base_model"):
+            model = model.get_base_model()
+        else:
+            break
+    return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
 
 
 def output_cache(outputs):
