@@ -2,7 +2,8 @@
 
 The payload goes to a temporary file in the destination folder, is flushed to disk (fsync), and is
 then renamed over the destination with ``os.replace``, which is atomic within one file system. On any
-error the temporary file is removed and the destination is left untouched. Used for every output the
+error the temporary file is removed and the destination is left untouched. The file gets the mode an
+ordinary ``open(path, "w")`` would give it (0666 minus the umask), not the temporary file's 0600. Used for every output the
 project writes: checkpoints' small files, metrics rewrites, evaluation results, figure data.
 """
 
@@ -13,12 +14,20 @@ import tempfile
 from pathlib import Path
 
 
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
     """Write ``payload`` to ``path`` atomically, creating the parent folder if needed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; an ordinary file gets 0666 minus the umask
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()

@@ -44,7 +44,7 @@ def register(subparsers) -> None:
 
 def _positive_int(name: str, value: int | None) -> None:
     if value is not None and value < 1:
-        raise SystemExit(f"tsallis coldstart: --{name} must be >= 1, got {value}")
+        raise SystemExit(f"--{name} must be >= 1, got {value}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,11 +56,11 @@ def run(args: argparse.Namespace) -> int:
     for name in ("seeds", "steps", "jobs", "pretrain_steps", "exact_every"):
         _positive_int(name.replace("_", "-"), getattr(args, name))
     if not 0.0 <= args.noise < 1.0:
-        raise SystemExit(f"tsallis coldstart: --noise must be in [0, 1), got {args.noise}")
+        raise SystemExit(f"--noise must be in [0, 1), got {args.noise}")
     for name in ("lr", "max_grad_norm"):
         value = getattr(args, name)
         if value is not None and not (math.isfinite(value) and value > 0):
-            raise SystemExit(f"tsallis coldstart: --{name.replace('_', '-')} must be a positive number, got {value}")
+            raise SystemExit(f"--{name.replace('_', '-')} must be a positive number, got {value}")
     budget = QUICK if args.quick else FULL
     overrides = {k: getattr(args, k) for k in ("seeds", "steps", "optimizer", "lr", "max_grad_norm", "exact_every")
                  if getattr(args, k) is not None}
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         base = BaseModelSpec(**{k: v for k, v in (("p0", args.p0), ("steps", args.pretrain_steps)) if v is not None})
         task = SyntheticTask(noise=args.noise)
     except ValueError as err:
-        raise SystemExit(f"tsallis coldstart: {err}") from None
+        raise SystemExit(f"{err}") from None
     out = args.out or Path("runs") / ("coldstart" + ("-quick" if args.quick else "") +
                                       (f"-noise{args.noise:g}" if args.noise else ""))
     result = run_experiment(Experiment(budget, task, base, args.jobs), out)

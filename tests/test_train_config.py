@@ -75,7 +75,9 @@ def test_base_chain_and_overrides_merge_in_order():
 
 
 def test_the_grid_is_complete_and_generated():
-    assert len(GRID) == 2 * 3 * 7
+    # cold/warm × 3 benchmarks × (GRPO, GARL q ∈ {0, .25, .5, .75, 1}, PAFT, the step and linear schedules),
+    # and per benchmark SFT then GARL / GRPO from its export
+    assert len(GRID) == 2 * 3 * 9 + 3 * 3
     done = subprocess.run([sys.executable, str(RECIPES / "generate_grid.py"), "--check"], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
     algos = {(p.parts[-3], p.parts[-2], p.stem) for p in GRID}

@@ -16,7 +16,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from typing import Annotated
+
+from pydantic import BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from llm.data.synthetic import SyntheticTask
@@ -24,6 +26,17 @@ from tsallis.registry import ESTIMATORS, estimator_spec, option_specs
 from tsallis.schedules import make_schedule
 
 _STRICT = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+def _not_a_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got the boolean {value}")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_not_a_bool)]
+"""A float field that accepts ints and numeric strings ("1e-5", which YAML reads as a string) but not booleans.
+Integer fields are ``StrictInt`` (no ``true``, ``2.0`` or ``"3"``) and flags ``StrictBool``."""
 
 TRAINER_DEFAULTS = {"num_resamples": 4}
 """Estimator options whose trainer default differs from the core's (PAFT resamples K = 4 per group)."""
@@ -44,7 +57,8 @@ def _with_estimator_options(cls: type) -> type:
     the choices as a Literal (else the default's type), the default (:data:`TRAINER_DEFAULTS` first) and the
     registry's documentation as the field description."""
     for name, spec in configurable_options().items():
-        cls.__annotations__[name] = Literal[spec.choices] if spec.choices else type(spec.default)
+        kind = {int: StrictInt, float: Number}.get(type(spec.default), type(spec.default))
+        cls.__annotations__[name] = Literal[spec.choices] if spec.choices else kind
         setattr(cls, name, Field(TRAINER_DEFAULTS.get(name, spec.default), description=spec.doc))
     return cls
 
@@ -71,13 +85,13 @@ class ModelConfig:
     ~/.cache/tsallis."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Weight dtype. ``auto`` keeps fp32 weights (bf16 compute comes from ``train.bf16`` autocast)."""
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: StrictBool = False
     """Recompute activations in the backward pass: less memory, ~30% more time. Turn on for 7-8B models."""
-    lora_rank: int = Field(0, ge=0)
+    lora_rank: StrictInt = Field(0, ge=0)
     """LoRA rank through ``peft``; 0 trains every weight. Checkpoints then hold only the adapter."""
-    lora_alpha: float = Field(32.0, gt=0)
+    lora_alpha: Number = Field(32.0, gt=0)
     """LoRA scaling numerator (the update is scaled by alpha / rank)."""
-    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    lora_dropout: Number = Field(0.0, ge=0, lt=1)
     """Dropout on the LoRA input; keep 0 for bitwise reproducibility checks."""
     lora_target_modules: list[str] = dataclasses.field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -100,7 +114,7 @@ class DataConfig:
     """Official-format held-out file; ``None`` uses the shipped subset."""
     eval_split: str = "dev"
     """Split used by the periodic maj@k evaluation."""
-    eval_closed_book: bool | None = None
+    eval_closed_book: StrictBool | None = None
     """Closed-book setting of the held-out split; ``None``: same as ``closed_book``. The shipped MuSiQue dev
     subset is question/answer only, so MuSiQue recipes evaluate closed-book unless ``eval_path`` names the
     official dev file."""
@@ -108,13 +122,13 @@ class DataConfig:
     """Keep only questions whose gold answer has one of these types (``Example.metadata["answer_type"]``),
     in training and evaluation; ``None`` keeps all. The CPU demo uses ``[yes/no]``, where a 135M model
     sometimes succeeds."""
-    chat_template: bool = True
+    chat_template: StrictBool = True
     """Render prompts with the tokenizer's chat template (instruction-tuned models). ``false``: plain text
     ending in ``Reasoning:`` (``llm.prompts``), the natural prompt for a base model; the cold-start recipes
     use it."""
-    train_limit: int | None = Field(None, ge=1)
+    train_limit: StrictInt | None = Field(None, ge=1)
     """Use only the first N training examples (``None``: all)."""
-    closed_book: bool = False
+    closed_book: StrictBool = False
     """Drop the supporting context from HotPotQA/MuSiQue prompts (harder; colder start)."""
     synthetic: SyntheticTask = dataclasses.field(default_factory=SyntheticTask)
     """Settings of the synthetic task (prompt length, free tokens, splits, label noise, seed); read only when
@@ -128,17 +142,17 @@ class RolloutConfig:
     engine: Literal["hf", "vllm"] = "hf"
     """``hf``: transformers ``generate`` on the training model (works everywhere); ``vllm``: a vLLM engine
     whose weights are synced after every optimizer step (much faster on GPU; needs the ``vllm`` extra)."""
-    num_samples: int = Field(16, ge=1)
+    num_samples: StrictInt = Field(16, ge=1)
     """M, completions per prompt (the group size). The paper's GPU setting uses 16."""
-    temperature: float = Field(1.0, gt=0)
+    temperature: Number = Field(1.0, gt=0)
     """Sampling temperature; the trainer's log-probs use the same scaling (as TRL does)."""
-    top_p: float = Field(1.0, gt=0, le=1)
+    top_p: Number = Field(1.0, gt=0, le=1)
     """Nucleus sampling; keep 1.0 so that samples come from the policy the estimators assume."""
-    max_new_tokens: int = Field(512, ge=1)
+    max_new_tokens: StrictInt = Field(512, ge=1)
     """Completion length limit; longer completions are truncated (finish_reason "length")."""
     stop: list[str] = dataclasses.field(default_factory=list)
     """Extra stop strings (EOS always stops)."""
-    batch_size: int = Field(64, ge=1)
+    batch_size: StrictInt = Field(64, ge=1)
     """Rows (prompt, sample) per ``generate`` call of the HF engine; raise it on large GPUs."""
 
 
@@ -156,24 +170,24 @@ class AlgoConfig:
     """A registered estimator (``tsallis.registry.markdown_table`` lists them with their weights): ``garl``
     (gradient-amplified RL), ``paft`` (posterior-attenuated fine-tuning), ``grpo`` (with a PPO clipped ratio and
     optional KL, the baseline), ``sft`` (gold answers, no sampling), ``rloo``/``reinforce`` (q = 0 neighbours)."""
-    q: float | dict[str, Any] = 0.75
+    q: Number | dict[str, Any] = 0.75
     """Tsallis q in [0, 1] or a ``tsallis.schedules`` spec, e.g. SFT-then-RLVR
     ``{kind: step, q_before: 1.0, q_after: 0.0, switch_step: 100}``. Read only by the estimators that use q."""
     loss_agg: Literal["auto", "seq-sum", "token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = "auto"
     """How token terms become the loss (see ``llm.train.loss``). ``auto``: ``seq-sum`` (the exact estimator
     -(1/G) Σ w log p(z)), or the estimator's convention in :data:`LOSS_CONVENTIONS` (GRPO: ``token-sum``, TRL's
     default ``dapo``)."""
-    clip_eps: float | None = Field(None, gt=0)
+    clip_eps: Number | None = Field(None, gt=0)
     """PPO clip ε of the importance ratio (lower side). ``None``: the estimator's convention (GRPO: 0.2), else
     no clipping (the on-policy estimators are exact without it)."""
-    clip_eps_high: float | None = Field(None, gt=0)
+    clip_eps_high: Number | None = Field(None, gt=0)
     """Upper clip ε; ``None`` = ``clip_eps``. DAPO (arXiv 2503.14476) recommends 0.28."""
-    kl_beta: float = Field(0.0, ge=0)
+    kl_beta: Number = Field(0.0, ge=0)
     """Weight of the k3 KL estimate to a frozen reference policy (TRL's default 0: no reference is loaded)."""
-    kl_bias_correction: bool = False
+    kl_bias_correction: StrictBool = False
     """Multiply each token's k3 by its importance ratio exp(ℓ - ℓ_old), TRL's ``use_bias_correction_kl``
     (TRL 1.16's default True); False is the plain k3 of verl and earlier TRL."""
-    ppo_epochs: int = Field(1, ge=1)
+    ppo_epochs: StrictInt = Field(1, ge=1)
     """Optimizer updates per rollout batch (GRPO's μ). With 1 the ratio is 1 and every estimator is exact."""
 
     def __post_init__(self) -> None:
@@ -235,39 +249,44 @@ class OptimConfig:
     unless set), whose updates are proportional to the estimate; the regime of the ``sim/`` theory, used by the
     cold-start experiment. Adam divides each update by a running gradient scale, so it undoes much of the
     P̂^(-q) amplification when successes are rare (see the README's cold-start section)."""
-    lr: float = Field(1e-6, gt=0)
+    lr: Number = Field(1e-6, gt=0)
     """Peak learning rate. 1e-6 for full fine-tuning of 1-8B models; ~1e-5 to 1e-4 with LoRA."""
-    weight_decay: float = Field(0.0, ge=0)
+    weight_decay: Number = Field(0.0, ge=0)
     """AdamW decoupled weight decay."""
-    betas: tuple[float, float] = (0.9, 0.99)
+    betas: tuple[Number, Number] = (0.9, 0.99)
     """AdamW β1, β2."""
-    adam_eps: float = Field(1e-8, gt=0)
+    adam_eps: Number = Field(1e-8, gt=0)
     """AdamW ε."""
-    warmup_steps: int = Field(0, ge=0)
+    warmup_steps: StrictInt = Field(0, ge=0)
     """Linear warm-up from 0 to ``lr`` over this many optimizer steps."""
     lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
     """After warm-up: constant, linear decay to 0, or cosine decay to 0 (``transformers.get_scheduler``)."""
-    max_grad_norm: float | None = Field(1.0, gt=0)
+    max_grad_norm: Number | None = Field(1.0, gt=0)
     """Clip the global gradient norm to this value (``None``: no clipping; the norm is logged either way)."""
-    micro_batch_size: int = Field(8, ge=1)
+    micro_batch_size: StrictInt = Field(8, ge=1)
     """Sequences per forward/backward pass; gradients accumulate over the G·M/ranks sequences of a step."""
+
+    def __post_init__(self) -> None:
+        for name, beta in zip(("beta1", "beta2"), self.betas):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"optim.betas must both lie in [0, 1), got optim.betas={list(self.betas)} ({name}={beta})")
 
 
 @dataclass(config=_STRICT)
 class EvalConfig:
     """Periodic maj@k evaluation on a held-out split."""
 
-    every: int = Field(0, ge=0)
+    every: StrictInt = Field(0, ge=0)
     """Evaluate every N steps and after the last step (0: never)."""
-    k: int = Field(16, ge=1)
+    k: StrictInt = Field(16, ge=1)
     """Samples per question for maj@k (the paper reports maj@16)."""
-    limit: int | None = Field(None, ge=1)
+    limit: StrictInt | None = Field(None, ge=1)
     """Evaluate on the first N held-out questions (``None``: all)."""
-    temperature: float = Field(1.0, gt=0)
+    temperature: Number = Field(1.0, gt=0)
     """Sampling temperature of the evaluation samples."""
-    max_new_tokens: int | None = Field(None, ge=1)
+    max_new_tokens: StrictInt | None = Field(None, ge=1)
     """Completion limit at evaluation (``None``: ``rollout.max_new_tokens``)."""
-    exact_every: int = Field(0, ge=0)
+    exact_every: StrictInt = Field(0, ge=0)
     """Synthetic task only: compute the exact success probabilities P_θ(x) of every training and held-out prompt
     (``exact/`` metrics, :mod:`llm.coldstart.exact`) at step 0, every N steps and after the last step (0: never)."""
 
@@ -276,9 +295,9 @@ class EvalConfig:
 class CheckpointConfig:
     """Atomic checkpoints for ``--resume``."""
 
-    every: int = Field(0, ge=0)
+    every: StrictInt = Field(0, ge=0)
     """Save every N steps and after the last step (0: only after the last step)."""
-    keep_last: int = Field(2, ge=1)
+    keep_last: StrictInt = Field(2, ge=1)
     """Keep the newest N checkpoints, delete older ones."""
 
 
@@ -286,24 +305,25 @@ class CheckpointConfig:
 class TrainConfig:
     """Everything one ``tsallis train`` run needs; saved as ``config.yaml`` in the run folder."""
 
-    recipe: str = "custom"
-    """Recipe name, the first part of the run folder name (defaults to the YAML file's stem)."""
-    seed: int = 0
+    recipe: str = Field("custom", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+    """Recipe name, the first part of the run folder name (defaults to the YAML file's stem): letters, digits
+    and ``_ . + -``, so the run folder stays inside ``output_dir``."""
+    seed: StrictInt = Field(0, ge=0, le=2**32 - 1)
     """Seeds model init (tiny models), data order, sampling and PAFT resampling; CPU runs are bitwise
     reproducible for a fixed seed."""
-    steps: int = Field(100, ge=1)
+    steps: StrictInt = Field(100, ge=1)
     """Training steps; each samples one rollout batch and makes ``algo.ppo_epochs`` optimizer updates on it."""
-    prompts_per_step: int = Field(8, ge=1)
+    prompts_per_step: StrictInt = Field(8, ge=1)
     """G, prompts per step (split across ranks); a step trains on G·M sequences."""
     output_dir: str = "runs"
     """Parent folder of the run folder ``{recipe}__{algo}_q{q}__seed{seed}__{time}``."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """``auto``: CUDA when available (``accelerate`` decides under a multi-process launch)."""
-    bf16: bool = True
+    bf16: StrictBool = True
     """bf16 autocast for forward/backward on CUDA (ignored on CPU, which stays fp32 for reproducibility)."""
-    progress: bool = True
+    progress: StrictBool = True
     """Show a rich progress bar."""
-    tensorboard: bool = True
+    tensorboard: StrictBool = True
     """Also write TensorBoard events when the ``tensorboard`` package is installed."""
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     """The policy (:class:`ModelConfig`)."""
