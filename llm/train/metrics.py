@@ -11,6 +11,7 @@ import json
 import math
 import resource
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -107,16 +108,29 @@ class MetricsWriter:
         with self.path.open("a") as handle:
             handle.write(json.dumps(clean, sort_keys=True) + "\n")
         if self._tb is not None:
-            for key, value in clean.items():
-                if isinstance(value, (int, float)) and key != "step":
-                    self._tb.add_scalar(key, value, record["step"])
+            self._add_scalars(clean)
 
     def truncate_after(self, step: int) -> None:
-        """Drop records with ``step`` > ``step`` (a resumed run rewrites what the killed run logged late)."""
+        """Drop records with ``step`` > ``step`` (a resumed run rewrites what the killed run logged late), in
+        metrics.jsonl and in TensorBoard: the event files are append-only, so they are replaced by one holding
+        the kept records."""
         if not self.enabled or not self.path.exists():
             return
         kept = [r for r in read_metrics(self.path.parent) if r["step"] <= step]
         atomic_write_text(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+        if self._tb is not None:
+            log_dir = Path(self._tb.log_dir)
+            self._tb.close()
+            for events in log_dir.glob("events.out.tfevents.*"):
+                events.unlink()
+            self._tb = type(self._tb)(log_dir=str(log_dir))
+            for record in kept:
+                self._add_scalars(record)
+
+    def _add_scalars(self, record: dict[str, Any]) -> None:
+        for key, value in record.items():
+            if isinstance(value, (int, float)) and value is not None and key != "step":
+                self._tb.add_scalar(key, value, record["step"])
 
     def close(self) -> None:
         """Flush TensorBoard."""
@@ -125,14 +139,23 @@ class MetricsWriter:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """Every record of ``RUN_DIR/metrics.jsonl``; a malformed line raises naming the file and line."""
+    """Every record of ``RUN_DIR/metrics.jsonl``.
+
+    A last line without its newline that is not valid JSON is the half-written record of a killed run: it is
+    dropped with a warning. Any other malformed line raises naming the file and line.
+    """
     path = Path(run_dir) / METRICS_FILE
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")  # a complete file ends with "\n", so its last item is ""
     records = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as err:
+            if number == len(lines):  # the unterminated last line
+                warnings.warn(f"{path}:{number}: dropped a half-written last record ({err})", stacklevel=2)
+                continue
             raise ValueError(f"{path}:{number}: not a JSON object: {err}") from None
     return records

@@ -18,6 +18,11 @@ The pieces live in their own modules: :mod:`llm.train.build` (what a run needs),
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -65,16 +70,70 @@ def new_run_dir(config: TrainConfig, accelerator) -> Path:
 
 
 def check_resumable(config: TrainConfig, run_dir: Path) -> None:
-    """The resumed config must equal the saved one except for ``RESUMABLE_CHANGES``."""
+    """The resumed config must equal the saved one except for ``RESUMABLE_CHANGES``; a longer or shorter run
+    is refused when its learning rate decays (linear, cosine): the schedule was laid out for the saved length,
+    and a new length would bend it (e.g. a cosine run resumed from 5 to 8 steps would train step 6 at lr 0)."""
     path = run_dir / "config.yaml"
     if not path.is_file():
-        raise FileNotFoundError(f"cannot resume: {path} does not exist")
-    saved = build_config(yaml.safe_load(path.read_text()), str(path)).to_dict()
-    current = config.to_dict()
+        raise FileNotFoundError(f"cannot resume {run_dir}: {path} does not exist")
+    saved_config = build_config(yaml.safe_load(path.read_text()), str(path))
+    saved, current = saved_config.to_dict(), config.to_dict()
     differ = sorted(k for k in current if k not in RESUMABLE_CHANGES and current[k] != saved.get(k))
     if differ:
         detail = "; ".join(f"{k}: saved {saved.get(k)!r}, now {current[k]!r}" for k in differ)
         raise ConfigError(f"cannot resume {run_dir}: the config differs from the saved one in {detail}")
+    if config.steps != saved_config.steps and config.optim.lr_schedule != "constant":
+        raise ConfigError(
+            f"cannot resume {run_dir} with steps={config.steps}: its optim.lr_schedule={config.optim.lr_schedule!r} "
+            f"decays over the saved steps={saved_config.steps}; resume with steps={saved_config.steps}")
+
+
+def check_output_dir(config: TrainConfig) -> None:
+    """Fail before any expensive work when ``output_dir`` cannot hold a new run folder."""
+    root = Path(config.output_dir)
+    existing = next((p for p in (root, *root.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise NotADirectoryError(f"output_dir={config.output_dir!r}: {existing} is a file, not a folder")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"output_dir={config.output_dir!r}: cannot create folders in {existing}")
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C stopped the run at the end of a step, after a checkpoint; ``run_dir`` and ``step`` say where."""
+
+    def __init__(self, run_dir: Path, step: int):
+        super().__init__(f"interrupted after step {step}; a checkpoint of it is in {run_dir}")
+        self.run_dir, self.step = run_dir, step
+
+
+@contextlib.contextmanager
+def stop_at_step_end():
+    """Within the block the first Ctrl-C (SIGINT) only sets ``flag["stop"]``, so the loop can finish the step and
+    checkpoint; a second Ctrl-C interrupts at once (a checkpoint save interrupted this way leaves only an ignored
+    ``.tmp`` folder). Outside the main thread, where signals cannot be caught, the block changes nothing."""
+    flag = {"stop": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def on_sigint(signum, frame):
+        if flag["stop"]:
+            raise KeyboardInterrupt
+        flag["stop"] = True
+        print("\nCtrl-C: stopping after this step (press again to stop now)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _any_rank(flag: bool, accelerator) -> bool:
+    """Whether ``flag`` is set on any rank (one small all-reduce when there are several)."""
+    if accelerator.num_processes == 1:
+        return flag
+    return bool(accelerator.reduce(torch.tensor([int(flag)], device=accelerator.device), reduction="max").item())
 
 
 def train(
@@ -88,7 +147,8 @@ def train(
 
     ``resume``: a run folder to continue from its newest checkpoint. ``reward_fn``: replaces the
     benchmark verifier (tests use trivially learnable rewards). ``stop_after``: leave the loop after this
-    step as if killed (tests of kill-and-resume).
+    step as if killed (tests of kill-and-resume). Ctrl-C finishes the current step, checkpoints it and raises
+    :class:`TrainingInterrupted`.
     """
     # ---------------- setup ----------------
     accelerator = make_accelerator(config)
@@ -96,6 +156,11 @@ def train(
     rank, world = accelerator.process_index, accelerator.num_processes
     if config.prompts_per_step % world:
         raise ConfigError(f"prompts_per_step={config.prompts_per_step} must be divisible by the {world} processes")
+    if resume is not None:  # before loading anything: the run folder, its config and a complete checkpoint
+        check_resumable(config, Path(resume))
+        checkpoint = latest_checkpoint(Path(resume))
+    else:
+        check_output_dir(config)
     set_seed(config.seed)
     model, tokenizer = build.load_model(config, accelerator.device)
     reference = build.reference_model(config, model)
@@ -126,8 +191,7 @@ def train(
     start = 0
     if resume is not None:
         run_dir = Path(resume)
-        check_resumable(config, run_dir)
-        state = load_checkpoint(accelerator, latest_checkpoint(run_dir), model, adapter_only)
+        state = load_checkpoint(accelerator, checkpoint, model, adapter_only)
         start = state["step"]
         order.load_state_dict(state["data_order"])
         engine.sync_weights(policy)
@@ -143,69 +207,75 @@ def train(
     progress = StepProgress(config.steps, start, enabled=config.progress and accelerator.is_main_process)
 
     # ---------------- loop ----------------
-    for step in range(start + 1, config.steps + 1):
-        timings = {"start": time.perf_counter()}
-        q = float(schedule(step - 1)) if estimator.uses_q else 0.0
-        indices = order.take(G)[rank::world]
-        examples = [data.train[i] for i in indices]
-        prompts = [data.train_prompts[i] for i in indices]
+    with stop_at_step_end() as interrupt:
+        for step in range(start + 1, config.steps + 1):
+            timings = {"start": time.perf_counter()}
+            q = float(schedule(step - 1)) if estimator.uses_q else 0.0
+            indices = order.take(G)[rank::world]
+            examples = [data.train[i] for i in indices]
+            prompts = [data.train_prompts[i] for i in indices]
 
-        # 1. rollouts: M samples per prompt, or the gold targets
-        if estimator.trains_on_targets:
-            groups = target_rollouts(tokenizer, prompts, examples)
-        else:
-            with full_parameters(model, accelerator):
-                groups = engine.generate(prompts, n=M, sampling=sampling,
-                                         seed=step_seed(config.seed, step, rank, ROLLOUT_STREAM))
-        rollouts = [r for group in groups for r in group]
-        timings["rollout"] = time.perf_counter()
+            # 1. rollouts: M samples per prompt, or the gold targets
+            if estimator.trains_on_targets:
+                groups = target_rollouts(tokenizer, prompts, examples)
+            else:
+                with full_parameters(model, accelerator):
+                    groups = engine.generate(prompts, n=M, sampling=sampling,
+                                             seed=step_seed(config.seed, step, rank, ROLLOUT_STREAM))
+            rollouts = [r for group in groups for r in group]
+            timings["rollout"] = time.perf_counter()
 
-        # 2. rewards (G_local, M)
-        rewards = torch.tensor([[reward(x, r.text) for r in group] for x, group in zip(examples, groups)],
-                               dtype=torch.float64)
-        timings["score"] = time.perf_counter()
+            # 2. rewards (G_local, M)
+            rewards = torch.tensor([[reward(x, r.text) for r in group] for x, group in zip(examples, groups)],
+                                   dtype=torch.float64)
+            timings["score"] = time.perf_counter()
 
-        # 3. per-sequence coefficients A = M·w (G_local·M,) from the core's estimator weights
-        generator = torch.Generator().manual_seed(step_seed(config.seed, step, rank, RESAMPLING_STREAM))
-        coefficients = sequence_coefficients(config, rewards, q, generator)
+            # 3. per-sequence coefficients A = M·w (G_local·M,) from the core's estimator weights
+            generator = torch.Generator().manual_seed(step_seed(config.seed, step, rank, RESAMPLING_STREAM))
+            coefficients = sequence_coefficients(config, rewards, q, generator)
 
-        # 4. micro-batched loss and backward, optimizer step (ppo_epochs updates on the same rollouts)
-        means = UpdateMeans()
-        train_tokens, lr = 0, scheduler.get_last_lr()[0]  # the learning rate this step trains with
-        for epoch in range(config.algo.ppo_epochs):
-            train_tokens += accumulate_gradients(model, rollouts, coefficients, loss_spec, accelerator=accelerator,
-                                                 pad_id=tokenizer.pad_token_id, reference=reference, means=means,
-                                                 with_entropy=epoch == 0)
-            optimizer_step(model, optimizer, scheduler, accelerator, config.optim.max_grad_norm, means)
-        engine.sync_weights(policy)
-        timings["train"] = time.perf_counter()
+            # 4. micro-batched loss and backward, optimizer step (ppo_epochs updates on the same rollouts)
+            means = UpdateMeans()
+            train_tokens, lr = 0, scheduler.get_last_lr()[0]  # the learning rate this step trains with
+            for epoch in range(config.algo.ppo_epochs):
+                train_tokens += accumulate_gradients(model, rollouts, coefficients, loss_spec, accelerator=accelerator,
+                                                     pad_id=tokenizer.pad_token_id, reference=reference, means=means,
+                                                     with_entropy=epoch == 0)
+                optimizer_step(model, optimizer, scheduler, accelerator, config.optim.max_grad_norm, means)
+            engine.sync_weights(policy)
+            timings["train"] = time.perf_counter()
 
-        # 5. metrics, evaluation, exact P
-        all_rewards = accelerator.gather(rewards.to(accelerator.device)).cpu()  # (G, M)
-        record = step_record(step, q, lr, config.algo.name, all_rewards, rollouts, coefficients, train_tokens,
-                             timings, means, accelerator)
-        record.update(replica_metrics(model, policy, accelerator))
-        if exact is not None and (step % config.eval.exact_every == 0 or step == config.steps):
-            t_exact = time.perf_counter()
-            with full_parameters(model, accelerator):
-                record.update(exact(policy, tokenizer))
-            record["perf/exact_s"] = time.perf_counter() - t_exact
-        if config.eval.every and (step % config.eval.every == 0 or step == config.steps):
-            t_eval = time.perf_counter()
-            with full_parameters(model, accelerator):
-                record.update(evaluate(engine, tokenizer, data, config,
-                                       step_seed(config.seed, step, 0, EVAL_STREAM), accelerator))
-            record["perf/eval_s"] = time.perf_counter() - t_eval
-        writer.write(record)
-        progress.update(step, record)
+            # 5. metrics, evaluation, exact P
+            all_rewards = accelerator.gather(rewards.to(accelerator.device)).cpu()  # (G, M)
+            record = step_record(step, q, lr, config.algo.name, all_rewards, rollouts, coefficients, train_tokens,
+                                 timings, means, accelerator)
+            record.update(replica_metrics(model, policy, accelerator))
+            if exact is not None and (step % config.eval.exact_every == 0 or step == config.steps):
+                t_exact = time.perf_counter()
+                with full_parameters(model, accelerator):
+                    record.update(exact(policy, tokenizer))
+                record["perf/exact_s"] = time.perf_counter() - t_exact
+            if config.eval.every and (step % config.eval.every == 0 or step == config.steps):
+                t_eval = time.perf_counter()
+                with full_parameters(model, accelerator):
+                    record.update(evaluate(engine, tokenizer, data, config,
+                                           step_seed(config.seed, step, 0, EVAL_STREAM), accelerator))
+                record["perf/eval_s"] = time.perf_counter() - t_eval
+            writer.write(record)
+            progress.update(step, record)
 
-        # 6. checkpoint
-        every = config.checkpoint.every
-        if (every and step % every == 0) or step == config.steps:
-            state = {"step": step, "data_order": order.state_dict(), "run_dir": str(run_dir)}
-            save_checkpoint(accelerator, run_dir, step, state, config_yaml, config.checkpoint.keep_last)
-        if stop_after is not None and step >= stop_after:
-            break
+            # 6. checkpoint (also when Ctrl-C asked to stop: every rank stops after the same step)
+            stop = _any_rank(interrupt["stop"], accelerator)
+            every = config.checkpoint.every
+            if (every and step % every == 0) or step == config.steps or stop:
+                state = {"step": step, "data_order": order.state_dict(), "run_dir": str(run_dir)}
+                save_checkpoint(accelerator, run_dir, step, state, config_yaml, config.checkpoint.keep_last)
+            if stop:
+                progress.close()
+                writer.close()
+                raise TrainingInterrupted(run_dir, step)
+            if stop_after is not None and step >= stop_after:
+                break
     progress.close()
     writer.close()
     accelerator.wait_for_everyone()

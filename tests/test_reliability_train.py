@@ -1,0 +1,102 @@
+"""Trainer reliability: refusals before any work, a resume that cannot bend the run, Ctrl-C at a safe point,
+metrics files that survive a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+
+import pytest
+
+from llm.atomic import atomic_write_text
+from llm.train.checkpoint import list_checkpoints
+from llm.train.config import ConfigError
+from llm.train.metrics import MetricsWriter, read_metrics
+from llm.train.recipe import load_config
+from llm.train.trainer import TrainingInterrupted, train
+
+TINY = ["model.name=tiny-random", "data.benchmark=hotpotqa", "data.closed_book=true", "data.train_limit=4",
+        "prompts_per_step=2", "rollout.num_samples=2", "rollout.max_new_tokens=2", "progress=false",
+        "tensorboard=false", "algo.name=garl", "optim.lr=1e-3"]
+
+
+def reward(example, text: str) -> float:
+    return float(text.startswith(" "))
+
+
+def test_output_dir_that_is_a_file_fails_before_loading_the_model(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    from llm.train import build
+
+    monkeypatch.setattr(build, "load_model", lambda *a, **k: pytest.fail("the model was loaded"))
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+        train(load_config(None, TINY + [f"output_dir={blocker / 'runs'}"]))
+
+
+def test_resume_with_more_steps_is_refused_when_the_lr_decays(tmp_path):
+    config = load_config(None, TINY + ["steps=2", "optim.lr_schedule=cosine", f"output_dir={tmp_path}"])
+    run = train(config, reward_fn=reward)
+    longer = load_config(None, TINY + ["steps=4", "optim.lr_schedule=cosine", f"output_dir={tmp_path}"])
+    with pytest.raises(ConfigError, match=r"optim.lr_schedule='cosine' decays over the saved steps=2"):
+        train(longer, resume=run, reward_fn=reward)
+    constant = load_config(None, TINY + ["steps=2", f"output_dir={tmp_path / 'c'}"])
+    run = train(constant, reward_fn=reward)
+    train(load_config(None, TINY + ["steps=3", f"output_dir={tmp_path / 'c'}"]), resume=run, reward_fn=reward)
+    assert [r["step"] for r in read_metrics(run)] == [1, 2, 3]  # a constant rate may be extended
+
+
+def test_ctrl_c_stops_after_the_step_with_a_checkpoint(tmp_path):
+    config = load_config(None, TINY + ["steps=50", f"output_dir={tmp_path}"])
+    calls = {"n": 0}
+
+    def reward_then_interrupt(example, text):
+        calls["n"] += 1
+        if calls["n"] == 3:  # during step 1's scoring (2 prompts x 2 samples per step)
+            os.kill(os.getpid(), signal.SIGINT)
+        return reward(example, text)
+
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(config, reward_fn=reward_then_interrupt)
+    assert stopped.value.step == 1
+    assert [step for step, _ in list_checkpoints(stopped.value.run_dir)] == [1]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+    assert threading.current_thread() is threading.main_thread()
+
+
+def test_half_written_last_metrics_line_is_dropped_with_a_warning(tmp_path):
+    lines = [json.dumps({"step": 1, "x": 1.0}), json.dumps({"step": 2, "x": 2.0})]
+    atomic_write_text(tmp_path / "metrics.jsonl", "\n".join(lines) + "\n" + '{"step": 3, "x"')
+    with pytest.warns(UserWarning, match="half-written last record"):
+        assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2]
+    atomic_write_text(tmp_path / "metrics.jsonl", lines[0] + "\n{broken\n" + lines[1] + "\n")
+    with pytest.raises(ValueError, match=r"metrics.jsonl:2: not a JSON object"):
+        read_metrics(tmp_path)
+
+
+def test_resume_truncates_tensorboard_like_metrics(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    writer = MetricsWriter(tmp_path, tensorboard=True)
+    for step in (1, 2, 3):
+        writer.write({"step": step, "reward/mean": float(step)})
+    writer.truncate_after(2)
+    writer.write({"step": 3, "reward/mean": 30.0})
+    writer.close()
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("reward/mean")] == [(1, 1.0), (2, 2.0), (3, 30.0)]
+    assert [r["reward/mean"] for r in read_metrics(tmp_path)] == [1.0, 2.0, 30.0]
+
+
+def test_atomic_writes_respect_the_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        (tmp_path / "b.txt").write_text("x")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o644
