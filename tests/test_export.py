@@ -173,7 +173,7 @@ def test_sft_then_garl_recipe_pair(tmp_path):
     model_dir = export_run(sft, out=tmp_path / "models" / "cpu-sft")
     garl = train(load_config(RECIPES / "cpu" / "sft-garl.yaml", small + [f"model.name={model_dir}"]),
                  reward_fn=lambda e, t: 1.0)
-    assert garl.name.startswith("cpu-sft-garl__garl_q0.75__seed0__")
+    assert garl.name.startswith("cpu-sft__garl_q0.75__seed0__")
     assert [r["step"] for r in read_metrics(garl)] == [1, 2] and "eval/maj@2" in read_metrics(garl)[-1]
     sft_logprobs = logprobs(load_policy(str(model_dir))[0])
     assert (sft_logprobs - logprobs(tiny_random_policy(seed=0)[0])).abs().max() > 1e-3  # SFT trained
@@ -190,16 +190,15 @@ def test_cpu_recipes_dry_run_and_their_q_schedules(path):
     assert q == pytest.approx(expected.get(path.name, [config.algo.q] * 5))
 
 
-@pytest.mark.parametrize("layout", ["single", "ddp", "fsdp-full", "fsdp-sharded"])
+@pytest.mark.parametrize("layout", ["safetensors", "fsdp-full", "fsdp-sharded"])
 def test_read_model_weights_of_every_layout(tmp_path, layout):
-    """The layouts accelerate 1.15's save_state writes (model index 0), written here in one process."""
+    """The layouts accelerate 1.15's save_state writes (model index 0: one process or DDP, FSDP FULL_STATE_DICT,
+    FSDP SHARDED_STATE_DICT), written here in one process as accelerate writes them."""
     import torch.distributed.checkpoint as dcp
 
     weights = {"model.embed.weight": torch.randn(5, 3), "lm_head.bias": torch.arange(4.0)}
-    if layout == "single":
+    if layout == "safetensors":
         save_file(weights, str(tmp_path / "model.safetensors"))
-    elif layout == "ddp":  # the DistributedDataParallel wrapper's state dict
-        save_file({f"module.{k}": v for k, v in weights.items()}, str(tmp_path / "model.safetensors"))
     elif layout == "fsdp-full":
         torch.save(weights, tmp_path / "pytorch_model_fsdp.bin")
     else:

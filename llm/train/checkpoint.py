@@ -129,8 +129,8 @@ def load_checkpoint(accelerator, folder: Path, model, adapter_only: bool) -> dic
 def read_model_weights(folder: Path) -> dict[str, Any]:
     """The model weights of checkpoint ``folder`` as one state dict of CPU tensors, keyed as the unwrapped model's.
 
-    Reads whichever layout ``save_state`` wrote (module docstring): ``model.safetensors`` (one process, or DDP,
-    whose ``module.`` prefix is removed), ``pytorch_model_fsdp.bin`` (FSDP ``FULL_STATE_DICT``) or the
+    Reads whichever layout ``save_state`` wrote (module docstring): ``model.safetensors`` (one process or DDP,
+    keyed without the DDP wrapper's prefix), ``pytorch_model_fsdp.bin`` (FSDP ``FULL_STATE_DICT``) or the
     ``pytorch_model_fsdp_0/`` shards (FSDP ``SHARDED_STATE_DICT``: every tensor is allocated at its full size
     from the checkpoint's metadata and filled by ``torch.distributed.checkpoint.load`` in this process alone,
     ``no_dist``, so rank 0 can call it while the other ranks wait). LoRA checkpoints hold only the adapter.
@@ -141,10 +141,7 @@ def read_model_weights(folder: Path) -> dict[str, Any]:
     if (folder / WEIGHTS_FILE).is_file():
         from safetensors.torch import load_file
 
-        weights = load_file(str(folder / WEIGHTS_FILE))
-        if weights and all(k.startswith("module.") for k in weights):  # saved from the DDP wrapper
-            weights = {k.removeprefix("module."): v for k, v in weights.items()}
-        return weights
+        return load_file(str(folder / WEIGHTS_FILE))
     if (folder / FSDP_FULL_FILE).is_file():
         return torch.load(folder / FSDP_FULL_FILE, map_location="cpu", weights_only=True)
     if (folder / FSDP_SHARDED_DIR).is_dir():
