@@ -51,6 +51,7 @@ def plot_from_csv(csv_path: Path, out_dir: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     # series[metric][label][run] = {step: value}
     series: dict[str, dict[str, dict[str, dict[int, float]]]] = defaultdict(lambda: defaultdict(dict))
@@ -60,7 +61,7 @@ def plot_from_csv(csv_path: Path, out_dir: Path) -> list[Path]:
     metrics = [m for m in PANELS if m in series] + sorted(m for m in series if m.startswith("eval/"))
     labels = sorted({label for metric in series.values() for label in metric})
     colors = {label: f"C{i % 10}" for i, label in enumerate(labels)}  # one colour per setting in every panel
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4 + 0.2 * len(labels)), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for label in sorted(series[metric]):
             runs = series[metric][label]
@@ -74,10 +75,13 @@ def plot_from_csv(csv_path: Path, out_dir: Path) -> list[Path]:
                 at, lo, hi = zip(*banded)
                 ax.fill_between(at, lo, hi, alpha=0.2, color=colors[label], linewidth=0)
         ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(TITLES.get(metric, metric.removeprefix("eval/") + " (held out)"))
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
+    lines = {line.get_label(): line for ax in axes[0] for line in ax.get_lines()}  # every setting, once
+    rows = -(-len(lines) // 2)  # two settings per legend row, below the panels
+    fig.legend(list(lines.values()), list(lines), loc="lower center", ncol=2, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 * rows + 0.02, 1, 1))
     paths = [out_dir / "comparison.png", out_dir / "comparison.pdf"]
     for path in paths:
         image = io.BytesIO()
