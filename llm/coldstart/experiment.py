@@ -108,12 +108,14 @@ class Experiment:
 def train_one(values: dict[str, Any]) -> str:
     """Train one run from its config dict in this process (one torch thread) and plot it; return its folder."""
     import torch
+    from transformers.utils import logging as transformers_logging
 
     from llm.train.config import build_config
     from llm.train.plot import plot_runs
     from llm.train.trainer import train
 
     torch.set_num_threads(1)
+    transformers_logging.disable_progress_bar()  # one "Loading weights" bar per run would drown the progress bar
     run_dir = train(build_config(values, f"coldstart run {values['algo']} seed {values['seed']}"))
     plot_runs([run_dir], run_dir / "plots")
     return str(run_dir)
