@@ -117,3 +117,15 @@ def test_cold_recipes_use_plain_prompts_and_warm_recipes_the_chat_template():
     warm = build.load_data(load_config(RECIPES / "gpu/warm/hotpotqa/grpo.yaml", ["data.train_limit=2"]), tokenizer)
     assert cold.train_prompts[0].endswith("Reasoning:") and "<|im_start|>" not in cold.train_prompts[0]
     assert warm.train_prompts[0].startswith("<|im_start|>") and warm.train_prompts[0].endswith("assistant\n")
+
+
+def test_strict_scoring_chooses_the_official_reward():
+    from llm.data import Example
+    from llm.train import build
+
+    example = Example(id="x", benchmark="finqa", question="q", context="", answer="0.141",
+                      metadata={"exe_ans": 0.141, "table": []})
+    tolerant = build.reward_function(load_config(None, ["data.benchmark=finqa"]))
+    strict = build.reward_function(load_config(None, ["data.benchmark=finqa", "data.strict_scoring=true"]))
+    assert tolerant(example, "Answer: 14.1") == 1.0 and strict(example, "Answer: 14.1") == 0.0  # x100 tolerated
+    assert tolerant(example, "Answer: 0.141") == strict(example, "Answer: 0.141") == 1.0

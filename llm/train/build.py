@@ -79,8 +79,8 @@ def exact_evaluation(config: TrainConfig, data: Data) -> Callable[[Any, Any], di
 
 
 def reward_function(config: TrainConfig) -> RewardFn:
-    """The benchmark's verifier (``llm.scoring``) as a binary reward."""
-    return get_scorer(config.data.benchmark).reward
+    """The benchmark's verifier (``llm.scoring``) as a binary reward, strict or tolerant (``data.strict_scoring``)."""
+    return get_scorer(config.data.benchmark, strict=config.data.strict_scoring).reward
 
 
 def sft_target(example: Example) -> str:

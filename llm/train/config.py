@@ -130,6 +130,10 @@ class DataConfig:
     """Use only the first N training examples (``None``: all)."""
     closed_book: StrictBool = False
     """Drop the supporting context from HotPotQA/MuSiQue prompts (harder; colder start)."""
+    strict_scoring: StrictBool = False
+    """Reward by the official rule (FinQA: the official number parser, program execution and exact yes/no;
+    :mod:`llm.scoring.finqa_match`); ``false``: the tolerant match, a documented deviation that also accepts
+    "14.1" for 0.141. HotPotQA and MuSiQue score the same either way."""
     synthetic: SyntheticTask = dataclasses.field(default_factory=SyntheticTask)
     """Settings of the synthetic task (prompt length, free tokens, splits, label noise, seed); read only when
     ``benchmark`` is ``synthetic``."""
