@@ -109,7 +109,9 @@ def _vllm_status(report: DryRunReport) -> str:
     try:
         import vllm  # noqa: F401
     except ImportError:
-        report.warnings.append("rollout.engine='vllm' but vllm is not installed here (pip install -e \".[vllm]\")")
+        from llm.rollout.vllm_engine import VLLM_INSTALL_HINT
+
+        report.warnings.append(f"rollout.engine='vllm' but vllm is not installed here ({VLLM_INSTALL_HINT})")
         return " (not installed here)"
     return ""
 
