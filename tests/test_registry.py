@@ -89,7 +89,7 @@ def test_option_specs_document_every_field_and_who_reads_it():
         assert spec.read_by == tuple(n for n in ESTIMATORS if name in estimator_spec(n).options)
         if spec.choices is not None:
             assert spec.default in spec.choices
-    assert {n for n, s in specs.items() if s.per_call} == {"generator", "proposal_logw", "targets"}
+    assert {n for n, s in specs.items() if s.per_call} == {"generator", "proposal_logw", "p_hat", "targets"}
     assert specs["baseline"].choices == ("none", "mean", "loo")
     specs["eps"].check(1e-6)
     with pytest.raises(ValueError, match="eps must be a finite number >= 0, got eps='1e-4'"):

@@ -70,8 +70,9 @@ class EstimatorName(str, Enum):
     CAPPED_GARL = "capped_garl"
 
 
-def _check_array_or_none(name: str, value: Any, unit_interval: bool = False) -> None:
-    """None, or a numeric array whose entries are finite (and in [0, 1] with ``unit_interval``)."""
+def _check_array_or_none(name: str, value: Any, unit_interval: bool = False, nonnegative: bool = False) -> None:
+    """None, or a numeric array whose entries are finite (and in [0, 1] with ``unit_interval``, >= 0 with
+    ``nonnegative``)."""
     if value is None:
         return
     values, xp = as_float_array(value, name)
@@ -79,6 +80,8 @@ def _check_array_or_none(name: str, value: Any, unit_interval: bool = False) -> 
         check_unit_interval(values, name)
     elif not bool(xp.all(xp.isfinite(values))):
         raise ValueError(f"{name} must be finite, got a NaN or inf entry")
+    elif nonnegative and bool(xp.any(values < 0)):
+        raise ValueError(f"{name} must be >= 0, got {name}={float(xp.min(values))!r}")
 
 
 def _option(default: Any, doc: str, check: Callable[[str, Any], None] | None = None, choices: tuple | None = None,
@@ -114,6 +117,10 @@ class EstimatorOptions:
                              per_call=True)
     proposal_logw: Any = _option(None, "PAFT: (G, M) log p_θ(z) - log proposal(z) when samples come from "
                                  "another policy; None = on-policy.", _check_array_or_none, per_call=True)
+    p_hat: Any = _option(None, "PAFT: (G, 1) estimate of P in the attenuation P̂^(1-q), e.g. the replay buffer's "
+                         "importance-sampling estimate (tsallis.replay); None = Σω / Σ p_θ/proposal, mean(r) "
+                         "on-policy.", lambda name, value: _check_array_or_none(name, value, nonnegative=True),
+                         per_call=True)
     resampling: str = _option("multinomial", 'PAFT: "multinomial" (iid draws) or "systematic" (lower variance, '
                               "same expectation).", choices=RESAMPLING_SCHEMES)
     std_ddof: int = _option(1, "GRPO: 1 = Bessel-corrected group std (TRL and verl), 0 = population std "
@@ -222,6 +229,7 @@ def paft(
     generator: Any,
     proposal_logw: Any = None,
     resampling: str = "multinomial",
+    p_hat: Any = None,
 ) -> Any:
     """PAFT, posterior-attenuated fine-tuning (posterior factorisation of ∇ ln_q P).
 
@@ -229,12 +237,14 @@ def paft(
     K of the M samples with self-normalised weights ω_m = r_m · p_θ(z_m)/proposal(z_m) and set::
 
         w_m = c_m · P̂^(1-q) / K,    c_m = number of times z_m is drawn,
-        P̂ = Σ_m ω_m / Σ_m p_θ(z_m)/proposal(z_m)  (= mean(r) on-policy)
+        P̂ = Σ_m ω_m / Σ_m p_θ(z_m)/proposal(z_m)  (= mean(r) on-policy), or ``p_hat`` when given
 
     i.e. SFT on the resampled trajectories attenuated by P̂^(1-q). Averaged over the resampling,
     E[w_m | r] = P̂^(-q) r_m / M on-policy: the same expectation (and bias) as GARL without a baseline,
     with extra resampling variance. q = 1 is filter-then-SFT on correct samples (RAFT / ReST-EM).
-    Edge cases: P̂ = 0 gives w = 0; every row of counts sums to K.
+    Edge cases: P̂ = 0 gives w = 0; every row of counts sums to K (0 for a row with no ω > 0).
+    ``p_hat`` replaces the self-normalised P̂ by an estimate of the caller's, e.g. the unbiased
+    mixture-importance estimate of a replay buffer (:func:`tsallis.replay.replay_proposal`).
 
     Parameters
     ----------
@@ -244,6 +254,7 @@ def paft(
     generator : numpy ``Generator`` or ``torch.Generator``.
     proposal_logw : optional (G, M) log importance ratios log p_θ(z) - log proposal(z).
     resampling : "multinomial" or "systematic" (see :mod:`tsallis.resampling`).
+    p_hat : optional (G, 1) estimates of P, >= 0, for the attenuation P̂^(1-q).
     """
     rewards, xp, dtype = _groups(rewards)
     check_group_q(q, rewards.shape[0])
@@ -252,7 +263,11 @@ def paft(
         raise ValueError("paft needs generator= (a numpy Generator or torch.Generator) for its resampling, got None")
     importance = _importance_ratios(proposal_logw, rewards, xp)  # (G, M), max 1 per row
     omega = rewards * importance  # (G, M)
-    p_hat = xp.sum(omega, axis=1, keepdims=True) / xp.sum(importance, axis=1, keepdims=True)  # (G, 1)
+    if p_hat is None:
+        p_hat = xp.sum(omega, axis=1, keepdims=True) / xp.sum(importance, axis=1, keepdims=True)  # (G, 1)
+    else:
+        _check_array_or_none("p_hat", p_hat, nonnegative=True)
+        p_hat = _per_call_array("p_hat", p_hat, rewards, xp, (rewards.shape[0], 1), "shape")  # (G, 1)
     counts = resample_counts(omega, num_resamples, generator, resampling, xp)  # (G, M)
     attenuation = p_hat * amplification(p_hat, q)  # P̂^(1-q), 0 at P̂ = 0
     return to_dtype(counts * attenuation / num_resamples, dtype, xp)
@@ -263,12 +278,18 @@ def _importance_ratios(proposal_logw: Any, rewards: Any, xp: Any) -> Any:
     if proposal_logw is None:
         return xp.ones_like(rewards)
     _check_array_or_none("proposal_logw", proposal_logw)
-    logw = as_like(as_float_array(proposal_logw, "proposal_logw")[0], rewards, xp)
-    if hasattr(logw, "detach"):
-        logw = logw.detach()
-    if tuple(logw.shape) != tuple(rewards.shape):
-        raise ValueError(f"proposal_logw must have the rewards' shape {tuple(rewards.shape)}, got {tuple(logw.shape)}")
+    logw = _per_call_array("proposal_logw", proposal_logw, rewards, xp, tuple(rewards.shape), "the rewards' shape")
     return xp.exp(logw - xp.max(logw, axis=1, keepdims=True))
+
+
+def _per_call_array(name: str, value: Any, like: Any, xp: Any, shape: tuple[int, ...], what: str) -> Any:
+    """``value`` detached, in the backend, dtype and device of ``like``; ``ValueError`` unless it has ``shape``."""
+    array = as_like(as_float_array(value, name)[0], like, xp)
+    if hasattr(array, "detach"):
+        array = array.detach()
+    if tuple(array.shape) != shape:
+        raise ValueError(f"{name} must have {what} {shape}, got {tuple(array.shape)}")
+    return array
 
 
 def resampling_ess(rewards: Any, proposal_logw: Any = None) -> Any:
@@ -431,7 +452,7 @@ def _garl(rewards: Any, options: EstimatorOptions) -> Any:
 
 
 @register_estimator(EstimatorName.PAFT, formula="c_m P̂^(1−q)/K",
-                    options=("q", "num_resamples", "generator", "proposal_logw", "resampling"),
+                    options=("q", "num_resamples", "generator", "proposal_logw", "resampling", "p_hat"),
                     description="c = counts of K importance-resampled successes (multinomial or systematic; "
                                 "off-policy with `proposal_logw`); q = 1 is filter-then-SFT")
 def _paft(rewards: Any, options: EstimatorOptions) -> Any:
@@ -442,6 +463,7 @@ def _paft(rewards: Any, options: EstimatorOptions) -> Any:
         options.generator,
         proposal_logw=options.proposal_logw,
         resampling=options.resampling,
+        p_hat=options.p_hat,
     )
 
 
