@@ -17,6 +17,10 @@ from llm.coldstart.exact import ESCAPE_LEVEL
 
 COLOURS = {"GRPO": "#7f7f7f", "RLOO": "#1f77b4", "GARL q=0": "#1f77b4", "GARL q=0.5": "#ff7f0e",
            "GARL q=0.75": "#d62728", "GARL q=1": "#9467bd", "PAFT q=0.75": "#2ca02c"}
+STYLES = {"GRPO": dict(ls="--", lw=3.0), "PAFT q=0.75": dict(ls=":", lw=2.5)}
+"""Arms whose curves the theory puts on top of another's (GRPO on GARL q=1/2, PAFT near GARL q=3/4) are drawn
+wide and dashed underneath, so that both stay visible where they coincide."""
+DEFAULT_STYLE = dict(ls="-", lw=1.4)
 
 
 def read_curves(path: Path) -> dict[str, dict[int, dict[int, dict[str, float]]]]:
@@ -49,7 +53,8 @@ def plot_coldstart(curves_csv: Path, stem: Path, steps: int) -> list[Path]:
         colour = COLOURS.get(label)
         column = "clean_p_mean" if noisy else "train_p_mean"
         x, low, mid, high = _band(per_seed, column)
-        (line,) = ax_p.plot(x, mid, color=colour, label=f"{label} ({len(per_seed)} seeds)")
+        style = STYLES.get(label, DEFAULT_STYLE)
+        (line,) = ax_p.plot(x, mid, color=colour, label=f"{label} ({len(per_seed)} seeds)", **style)
         ax_p.fill_between(x, low, high, color=line.get_color(), alpha=0.18, lw=0)
         if noisy:
             x, low, mid, high = _band(per_seed, "corrupted_p_mean")
@@ -57,7 +62,7 @@ def plot_coldstart(curves_csv: Path, stem: Path, steps: int) -> list[Path]:
         escaped = np.array([[per_seed[s].get(t, {}).get(column, np.nan) >= ESCAPE_LEVEL for s in per_seed]
                             for t in x])
         ax_esc.step(x, np.maximum.accumulate(escaped, axis=0).mean(axis=1), where="post", color=line.get_color(),
-                    label=label)
+                    label=label, **style)
     ax_p.axhline(ESCAPE_LEVEL, color="k", lw=0.6, ls=":")
     ax_p.set_yscale("log")
     ax_p.set_xlabel("step")

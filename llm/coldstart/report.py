@@ -57,7 +57,7 @@ def print_report(result: dict[str, Any], out: Path) -> Path:
     tables = [("Escape from cold start", arm_table(result["per_arm"], budget["steps"]))]
     if result["checks"]:
         tables.append(("Measured vs predicted", prediction_table(result["checks"])))
-    console = Console()
+    console = Console(width=150)  # the tables are wider than a default 80-column pipe
     for title, rows in tables:
         table = Table(title=title)
         for name in rows[0]:
