@@ -3,7 +3,8 @@
 Built and checked: the validated config, the tokenizer (from disk only; this machine may have no hub
 access), the training and held-out prompts, the verifier, the q schedule over the run, the estimator
 weights on a synthetic reward batch of the run's shape (G, M), the sampling settings, the loss
-aggregation, the learning-rate schedule and the run folder name. Nothing is downloaded or written.
+aggregation, the learning-rate schedule and the run folder name; an output folder the run could not write to
+is refused, as the run would refuse it. Nothing is downloaded or written.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ def dry_run(config: TrainConfig, data_cache: dict | None = None) -> DryRunReport
     ``data_cache``: a dict the caller owns, in which the loaded prompts are kept by the fields they depend on,
     so that checking many recipes in one process loads each benchmark once (the grid test passes one).
     """
+    from llm.train.trainer import check_output_dir
+
+    check_output_dir(config)  # what the real run would refuse before loading the model
     report = DryRunReport()
     add = report.rows.append
     add(("run name", config.run_name("{time}")))
