@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tsallis import EstimatorOptions, compute_weights, garl
-from tsallis.adaptive import AmplificationController, PromptSuccessQ, amplification_q, q_from_success
+from tsallis.adaptive import AmplificationController, PromptSuccessQ, amplification_q, q_from_success, q_metrics
 from tsallis.qlog import amplification
 
 
@@ -48,6 +48,8 @@ def test_prompt_success_q_hand_computed_sequence():
     adaptive.update([0, 2], np.array([[1.0, 1, 0, 0], [1, 1, 1, 1]]))
     # step 3
     np.testing.assert_array_equal(adaptive.q([0, 1, 2]), [[0.765625], [1.0], [0.625]])
+    assert q_metrics(adaptive.q([0, 1, 2])) == {"q/mean": 0.796875, "q/min": 0.625, "q/max": 1.0}
+    assert q_metrics(0.5) == {"q/mean": 0.5, "q/min": 0.5, "q/max": 0.5}
     np.testing.assert_array_equal(adaptive.estimate, [0.3125, 0.0, 0.5])
     np.testing.assert_array_equal(adaptive.visits, [2, 1, 1])
     # a prompt drawn twice in one step is updated twice, in order: 5/16 -> 5/32 -> 5/64 + 1/2

@@ -22,8 +22,9 @@ Typical use by a trainer, once per step (``indices`` are the step's G prompt ind
     batch = AmplificationController(a_max=4.0, q_max=1.0, rise=0.2)
     q = batch.step(rewards)                   # a float: min(q_max, ln A_max / ln(1/P̂_min)), smoothed
 
-Checkpoint ``state_dict()`` with the trainer state and call ``load_state_dict`` on resume: the
-resumed run then computes exactly the q the uninterrupted one did.
+Log ``q_metrics(q)`` (mean, min and max of the step's q) with the step. Checkpoint ``state_dict()`` with
+the trainer state and call ``load_state_dict`` on resume: the resumed run then computes exactly the q the
+uninterrupted one did.
 """
 
 from __future__ import annotations
@@ -278,3 +279,11 @@ class AmplificationController:
             _check_unit_number("last_q", last)
             last = float(last)
         self.last_q = last
+
+
+def q_metrics(q: Any) -> dict[str, float]:
+    """``q/mean``, ``q/min``, ``q/max`` of a step's q (a number or a (G, 1) array or tensor), as plain floats."""
+    values = to_numpy(as_float_array(q, "q")[0]).reshape(-1)
+    if values.size == 0:
+        raise ValueError("q must hold at least one value to summarise, got an empty array")
+    return {"q/mean": float(values.mean()), "q/min": float(values.min()), "q/max": float(values.max())}
