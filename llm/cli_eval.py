@@ -22,7 +22,6 @@ from pathlib import Path
 from rich.console import Console
 
 from llm.cli_data import add_data_arguments, check_data_option, load_examples
-from llm.cli_train import print_error
 from llm.prompts import has_chat_template
 
 
@@ -101,10 +100,7 @@ def run(args: argparse.Namespace) -> int:
     examples = [e for b in args.benchmark for e in load_examples(args, b)]
     console = Console()
     started = time.perf_counter()
-    try:
-        model, tokenizer, model_name, trained_template = _policy(args)
-    except (OSError, ValueError) as err:
-        return print_error(f"--model {args.model}: {err}")
+    model, tokenizer, model_name, trained_template = _policy(args)
     chat_template = next(c for c in (args.chat_template, trained_template, has_chat_template(tokenizer))
                          if c is not None)
     engine_options = {"batch_size": args.batch_size} if args.engine == "hf" else {}

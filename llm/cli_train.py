@@ -11,7 +11,8 @@
     tsallis report runs/*/ --out results                      # one row per setting: maj@k etc. over seeds
     tsallis plot runs/A runs/B --out figures/cmp              # reward and maj@k vs step, per setting
 
-Errors in the arguments, the recipe or the run folders print one line and exit with status 2.
+Errors in the arguments, the recipe or the run folders are raised (a ``ValueError`` such as ``ConfigError``, or an
+``OSError``); ``tsallis.cli.main`` prints them as one line and exits with status 2.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from llm.train.config import ConfigError, TrainConfig
+from llm.train.config import TrainConfig
 from llm.train.recipe import load_config
 
 
@@ -66,15 +67,6 @@ def register_report(subparsers) -> None:
     p.set_defaults(func=run_report)
 
 
-def print_error(err: Exception | str) -> int:
-    """Print ``error: <message>`` to stderr, unwrapped; return 2, the exit status of a usage or input error."""
-    from rich.console import Console
-    from rich.markup import escape
-
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(err))}", highlight=False)
-    return 2
-
-
 def find_resume_dir(config: TrainConfig, resume: str) -> Path:
     """``resume`` as a folder, or for ``latest`` the newest run in ``output_dir`` with this run's name prefix."""
     if resume != "latest":
@@ -91,10 +83,7 @@ def run_train(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     console = Console(stderr=True)
-    try:
-        config = load_config(args.config, args.overrides)
-    except ConfigError as err:
-        return print_error(err)
+    config = load_config(args.config, args.overrides)  # a ConfigError is reported by tsallis.cli.main
     if args.dry_run:
         from llm.train.dry_run import dry_run, format_report
 
@@ -124,11 +113,7 @@ def run_export(args: argparse.Namespace) -> int:
     """Export one checkpoint of a run; print the folder."""
     from llm.train.export import export_run
 
-    try:
-        out = export_run(args.run, step=args.step, out=args.out, merge_lora=args.merge_lora)
-    except (OSError, ValueError) as err:
-        return print_error(err)
-    print(out)
+    print(export_run(args.run, step=args.step, out=args.out, merge_lora=args.merge_lora))
     return 0
 
 
@@ -137,10 +122,7 @@ def run_report(args: argparse.Namespace) -> int:
     from llm.train.report import write_report
 
     runs = [Path(r) for r in args.runs]
-    try:
-        text, paths = write_report(runs, Path(args.out) if args.out else runs[0] if len(runs) == 1 else Path("report"))
-    except (OSError, ValueError) as err:
-        return print_error(err)
+    text, paths = write_report(runs, Path(args.out) if args.out else runs[0] if len(runs) == 1 else Path("report"))
     print(text)
     for path in paths:
         print(path)
@@ -153,11 +135,7 @@ def run_plot(args: argparse.Namespace) -> int:
 
     runs = [Path(r) for r in args.runs]
     out = Path(args.out) if args.out else (runs[0] / "plots" if len(runs) == 1 else Path("plots"))
-    try:
-        paths = plot_runs(runs, out)
-    except (OSError, ValueError) as err:
-        return print_error(err)
-    for path in paths:
+    for path in plot_runs(runs, out):
         print(path)
     return 0
 
