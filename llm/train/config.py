@@ -303,6 +303,9 @@ class CheckpointConfig:
     """Save every N steps and after the last step (0: only after the last step)."""
     keep_last: StrictInt = Field(2, ge=1)
     """Keep the newest N checkpoints, delete older ones."""
+    export_final: StrictBool = True
+    """When the run ends, export its last checkpoint as a Hugging Face folder ``RUN_DIR/final`` (``tsallis
+    export``; a LoRA run: its adapter), which ``tsallis eval --model``, ``model.name=`` and vLLM load."""
 
 
 @dataclass(config=_STRICT)

@@ -39,6 +39,7 @@ from llm.train.checkpoint import latest_checkpoint, load_checkpoint, register_ad
 from llm.train.config import ConfigError, TrainConfig, build_config
 from llm.train.distributed import check_fsdp, full_parameters, make_accelerator, replica_metrics
 from llm.train.evaluate import evaluate
+from llm.train.export import export_run
 from llm.train.metrics import MetricsWriter, UpdateMeans, step_record
 from llm.train.order import PromptOrder
 from llm.train.progress import StepProgress
@@ -207,6 +208,7 @@ def train(
     progress = StepProgress(config.steps, start, enabled=config.progress and accelerator.is_main_process)
 
     # ---------------- loop ----------------
+    step = start
     with stop_at_step_end() as interrupt:
         for step in range(start + 1, config.steps + 1):
             timings = {"start": time.perf_counter()}
@@ -278,5 +280,8 @@ def train(
                 break
     progress.close()
     writer.close()
+    accelerator.wait_for_everyone()
+    if config.checkpoint.export_final and accelerator.is_main_process and step == config.steps:
+        export_run(run_dir)  # RUN_DIR/final: the last checkpoint as a Hugging Face folder
     accelerator.wait_for_everyone()
     return run_dir
