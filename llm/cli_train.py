@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 
 from llm.train.config import TrainConfig
-from llm.train.recipe import load_config
+from llm.train.config import build_config
+from llm.train.recipe import load_values, option_notes, recipe_source
 
 
 def register_train(subparsers) -> None:
@@ -68,22 +69,38 @@ def register_report(subparsers) -> None:
 
 
 def find_resume_dir(config: TrainConfig, resume: str) -> Path:
-    """``resume`` as a folder, or for ``latest`` the newest run in ``output_dir`` with this run's name prefix."""
+    """``resume`` as a folder, or for ``latest`` the newest run in ``output_dir`` with this run's name prefix
+    that holds a usable checkpoint (:func:`llm.train.checkpoint.checkpoint_problem`)."""
+    from llm.train.checkpoint import checkpoint_problem, list_checkpoints
+
     if resume != "latest":
         return Path(resume)
     prefix = config.run_name("")
-    candidates = sorted(p for p in Path(config.output_dir).glob(prefix + "*") if (p / "checkpoints").is_dir())
+    candidates = [p for p in sorted(Path(config.output_dir).glob(prefix + "*"), reverse=True)
+                  if any(checkpoint_problem(folder, step) is None for step, folder in list_checkpoints(p))]
     if not candidates:
-        raise FileNotFoundError(f"--resume: no run named {prefix}* with checkpoints under {config.output_dir}")
-    return candidates[-1]
+        raise FileNotFoundError(f"--resume: no run named {prefix}* with a complete checkpoint under {config.output_dir}")
+    return candidates[0]
+
+
+def resume_command(args: argparse.Namespace, run_dir: Path) -> str:
+    """The ``tsallis train`` command that continues ``run_dir`` with this invocation's recipe and overrides."""
+    import shlex
+
+    parts = ["tsallis", "train", args.config, *[f"--set {shlex.quote(o)}" for o in args.overrides],
+             "--resume", str(run_dir)]
+    return " ".join(shlex.quote(p) if not p.startswith("--set ") else p for p in parts)
 
 
 def run_train(args: argparse.Namespace) -> int:
     """Validate the recipe, then dry-run or train."""
     from rich.console import Console
 
-    console = Console(stderr=True)
-    config = load_config(args.config, args.overrides)  # a ConfigError is reported by tsallis.cli.main
+    console = Console(stderr=True, width=200)
+    values = load_values(args.config, args.overrides)
+    config = build_config(values, recipe_source(args.config, args.overrides))  # errors: tsallis.cli.main
+    for note in option_notes(values, config):
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     if args.dry_run:
         from llm.train.dry_run import dry_run, format_report
 
@@ -99,8 +116,14 @@ def run_train(args: argparse.Namespace) -> int:
     from llm.train.export import final_export
     from llm.train.plot import plot_runs
 
+    from llm.train.trainer import TrainingInterrupted
+
     resume = find_resume_dir(config, args.resume) if args.resume else None
-    run_dir = train(config, resume=resume)
+    try:
+        run_dir = train(config, resume=resume)
+    except TrainingInterrupted as stopped:
+        console.print(f"{stopped}. Continue with:\n  {resume_command(args, stopped.run_dir)}", highlight=False)
+        return 130
     if PartialState().is_main_process:
         plot_runs([run_dir], run_dir / "plots")  # reward, no-success share and maj@k vs step
         final = final_export(run_dir)

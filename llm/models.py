@@ -172,6 +172,12 @@ def resolve_model(model: str | None, cache: str | Path | None = None) -> str:
     return model
 
 
+def looks_like_path(name: str) -> bool:
+    """Whether a model name is meant as a local folder (absolute, relative with ``./`` or ``../``, or ``~``),
+    not a hub id such as ``Qwen/Qwen2.5-1.5B``: a missing folder is then an error at once, not a hub lookup."""
+    return name.startswith(("/", "./", "../", "~")) or Path(name).expanduser().exists()
+
+
 def load_policy(
     model: str | None = None,
     *,
@@ -186,6 +192,8 @@ def load_policy(
     is converted (:func:`cache_dir`).
     """
     path = resolve_model(model, cache)
+    if looks_like_path(path) and not Path(path).expanduser().exists():
+        raise FileNotFoundError(f"model {model!r}: no such folder {Path(path).expanduser()}")
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
         policy = AutoModelForCausalLM.from_pretrained(path, revision=revision, dtype=parse_dtype(dtype))

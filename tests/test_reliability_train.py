@@ -100,3 +100,53 @@ def test_atomic_writes_respect_the_umask(tmp_path):
     finally:
         os.umask(previous)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o644
+
+
+def _two_checkpoints(tmp_path):
+    config = load_config(None, TINY + ["steps=2", "checkpoint.every=1", f"output_dir={tmp_path}"])
+    return config, train(config, reward_fn=reward)
+
+
+def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(tmp_path):
+    from llm.train.checkpoint import checkpoint_problem, latest_checkpoint
+
+    config, run = _two_checkpoints(tmp_path)
+    (first, older), (second, newest) = list_checkpoints(run)
+    assert checkpoint_problem(newest, second) is None and latest_checkpoint(run) == newest
+    weights = newest / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])  # truncated
+    with pytest.warns(UserWarning, match=r"model.safetensors does not match its checksum"):
+        assert latest_checkpoint(run) == older
+    state = json.loads((older / "trainer_state.json").read_text())
+    atomic_write_text(older / "trainer_state.json", json.dumps({**state, "step": 7}))
+    assert "records step 7 but the folder is step 1" in checkpoint_problem(older, first)
+    with pytest.warns(UserWarning), pytest.raises(FileNotFoundError, match="no complete checkpoint"):
+        latest_checkpoint(run)
+
+
+def test_resume_latest_picks_the_newest_run_with_a_complete_checkpoint(tmp_path):
+    import argparse
+
+    from llm.cli_train import find_resume_dir, resume_command
+
+    config, run = _two_checkpoints(tmp_path)
+    newer = tmp_path / (config.run_name("") + "99999999-999999")
+    (newer / "checkpoints" / "step_000001.tmp").mkdir(parents=True)  # a run killed during its first save
+    assert find_resume_dir(config, "latest") == run
+    args = argparse.Namespace(config="r.yaml", overrides=["algo.q=0.5", "optim.lr=1e-3"])
+    assert resume_command(args, run) == f"tsallis train r.yaml --set algo.q=0.5 --set optim.lr=1e-3 --resume {run}"
+
+
+def test_tsallis_train_prints_the_resume_command_after_ctrl_c(tmp_path, capsys, monkeypatch):
+    from llm.train import trainer
+    from tsallis.cli import main
+
+    def interrupted(config, resume=None):
+        raise trainer.TrainingInterrupted(tmp_path / "run", 3)
+
+    monkeypatch.setattr(trainer, "train", interrupted)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model: {name: tiny-random}\n")
+    assert main(["train", str(recipe), "--set", "steps=9"]) == 130
+    err = capsys.readouterr().err
+    assert f"interrupted after step 3" in err and f"tsallis train {recipe} --set steps=9 --resume {tmp_path / 'run'}" in err

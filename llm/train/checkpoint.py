@@ -8,7 +8,9 @@ A checkpoint is a folder ``RUN_DIR/checkpoints/step_000123/`` holding:
   ``FSDP_STATE_DICT_TYPE``: ``SHARDED_STATE_DICT`` writes each rank's shard into ``pytorch_model_fsdp_0/``
   and ``optimizer_0/`` (torch.distributed.checkpoint), ``FULL_STATE_DICT`` a gathered
   ``pytorch_model_fsdp.bin`` from rank 0; ``load_state`` reads back the same type;
-* ``trainer_state.json``: step, data position, run name, and anything else the loop needs;
+* ``trainer_state.json``: step, data position, run name, anything else the loop needs, and the sha256 of every
+  other file of the checkpoint, verified before a resume (a corrupt or truncated newest checkpoint is skipped,
+  with a warning, for the previous one);
 * ``config.yaml``: the full run config.
 
 Atomicity: every process writes into ``step_000123.tmp``; after a barrier the main process writes
@@ -22,6 +24,7 @@ suffix is therefore complete, and a run killed mid-save leaves only a ``.tmp`` f
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -33,6 +36,7 @@ from typing import Any
 from llm.atomic import atomic_write_text
 
 CHECKPOINT_DIR = "checkpoints"
+STATE_FILE = "trainer_state.json"
 _STEP_DIR = re.compile(r"^step_(\d{6,})$")
 # the weight layouts save_state writes (model index 0): plain or DDP, FSDP FULL_STATE_DICT, FSDP SHARDED_STATE_DICT
 WEIGHTS_FILE, FSDP_FULL_FILE, FSDP_SHARDED_DIR = "model.safetensors", "pytorch_model_fsdp.bin", "pytorch_model_fsdp_0"
@@ -52,12 +56,54 @@ def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def file_digests(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder`` except ``trainer_state.json`` (which holds them), by relative path."""
+    digests = {}
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.name != STATE_FILE):
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digests[str(path.relative_to(folder))] = digest.hexdigest()
+    return digests
+
+
+def checkpoint_problem(folder: Path, step: int) -> str | None:
+    """Why ``folder`` (named for ``step``) is not a usable checkpoint, or None when it is.
+
+    Usable: ``trainer_state.json`` parses, records ``step``, and every file it lists has the sha256 recorded at
+    save time (checkpoints written before checksums existed are accepted unverified).
+    """
+    state_file = Path(folder) / STATE_FILE
+    if not state_file.is_file():
+        return f"{state_file} is missing"
+    try:
+        state = json.loads(state_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        return f"{state_file} is not valid JSON ({err})"
+    if state.get("step") != step:
+        return f"{state_file} records step {state.get('step')!r} but the folder is step {step}"
+    recorded = state.get("checksums")
+    if recorded is None:
+        return None
+    found = file_digests(folder)
+    for name, digest in recorded.items():
+        if name not in found:
+            return f"{Path(folder) / name} is missing"
+        if found[name] != digest:
+            return f"{Path(folder) / name} does not match its checksum (truncated or changed since it was saved)"
+    return None
+
+
 def latest_checkpoint(run_dir: Path) -> Path:
-    """The newest complete checkpoint folder of ``run_dir``; ``FileNotFoundError`` names the run if none."""
-    found = list_checkpoints(run_dir)
-    if not found:
-        raise FileNotFoundError(f"no complete checkpoint under {Path(run_dir) / CHECKPOINT_DIR}; cannot resume")
-    return found[-1][1]
+    """The newest usable checkpoint folder of ``run_dir`` (:func:`checkpoint_problem`): a newer one that is
+    incomplete or corrupt is skipped with a warning naming the file; ``FileNotFoundError`` names the run if none."""
+    for step, folder in reversed(list_checkpoints(run_dir)):
+        problem = checkpoint_problem(folder, step)
+        if problem is None:
+            return folder
+        warnings.warn(f"skipping checkpoint {folder}: {problem}; falling back to the previous one", stacklevel=2)
+    raise FileNotFoundError(f"no complete checkpoint under {Path(run_dir) / CHECKPOINT_DIR}; cannot resume")
 
 
 def _trainable_only(models: list, weights: list, output_dir: str) -> None:
@@ -93,7 +139,8 @@ def save_checkpoint(
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         atomic_write_text(tmp / "config.yaml", config_yaml)
-        atomic_write_text(tmp / "trainer_state.json", json.dumps(trainer_state, indent=1, sort_keys=True))
+        state = {**trainer_state, "checksums": file_digests(tmp)}  # written last, over every other file
+        atomic_write_text(tmp / STATE_FILE, json.dumps(state, indent=1, sort_keys=True))
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -109,9 +156,9 @@ def load_checkpoint(accelerator, folder: Path, model, adapter_only: bool) -> dic
     With ``adapter_only`` the weights file holds only the trainable tensors, so it is loaded non-strictly
     and then checked: every trainable parameter of ``model`` (as prepared) must have been in the file."""
     folder = Path(folder)
-    state_file = folder / "trainer_state.json"
+    state_file = folder / STATE_FILE
     if not state_file.is_file():
-        raise FileNotFoundError(f"{folder} is not a complete checkpoint (no trainer_state.json)")
+        raise FileNotFoundError(f"{folder} is not a complete checkpoint (no {STATE_FILE})")
     if adapter_only:
         accelerator.load_state(str(folder), strict=False)
         from safetensors import safe_open

@@ -17,8 +17,18 @@ from accelerate.utils import DistributedType, parse_flag_from_env
 from llm.train.config import ConfigError, TrainConfig
 
 
+def check_device(config: TrainConfig) -> None:
+    """Refuse ``device: cuda`` where torch sees no CUDA GPU."""
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda' but torch sees no CUDA GPU here (torch.cuda.is_available() is False); "
+                          "use device='auto' or 'cpu'")
+
+
 def make_accelerator(config: TrainConfig) -> Accelerator:
-    """``accelerate`` for DDP/FSDP launches; bf16 autocast only on CUDA (CPU stays fp32, reproducible)."""
+    """``accelerate`` for DDP/FSDP launches; bf16 autocast only on CUDA (CPU stays fp32, reproducible).
+
+    ``device: cuda`` on a machine without a CUDA GPU is an error (:func:`check_device`), not a silent CPU run."""
+    check_device(config)
     cuda = torch.cuda.is_available() and config.device != "cpu"
     return Accelerator(
         cpu=not cuda,

@@ -33,9 +33,11 @@ def dry_run(config: TrainConfig, data_cache: dict | None = None) -> DryRunReport
     ``data_cache``: a dict the caller owns, in which the loaded prompts are kept by the fields they depend on,
     so that checking many recipes in one process loads each benchmark once (the grid test passes one).
     """
+    from llm.train.distributed import check_device
     from llm.train.trainer import check_output_dir
 
-    check_output_dir(config)  # what the real run would refuse before loading the model
+    check_device(config)  # what the real run would refuse before loading the model
+    check_output_dir(config)
     report = DryRunReport()
     add = report.rows.append
     add(("run name", config.run_name("{time}")))

@@ -21,7 +21,8 @@ from typing import Any
 
 import yaml
 
-from llm.train.config import ConfigError, TrainConfig, build_config
+from llm.train.config import ConfigError, TrainConfig, build_config, configurable_options
+from tsallis.registry import unused_options
 
 REPLACED_MAPPINGS = frozenset({"q"})
 """Keys whose mapping value is one value (a q schedule): a later recipe replaces it instead of merging into it."""
@@ -117,16 +118,33 @@ def apply_override(values: dict[str, Any], override: str) -> dict[str, Any]:
     return updated
 
 
+def recipe_source(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> str:
+    """How errors name a recipe: its path (or ``config``) and the overrides."""
+    source = str(path) if path is not None else "config"
+    return source + (" with --set " + " ".join(overrides) if overrides else "")
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
     """Load a recipe file (with its ``base:`` chain), apply ``--set`` overrides, and validate.
 
     The recipe name defaults to the file's stem.
     """
-    values = load_values(path, overrides)
-    source = str(path) if path is not None else "config"
-    if overrides:
-        source += " with --set " + " ".join(overrides)
-    return build_config(values, source)
+    return build_config(load_values(path, overrides), recipe_source(path, overrides))
+
+
+def option_notes(values: dict[str, Any], config: TrainConfig) -> list[str]:
+    """Notes on estimator options the recipe sets but its estimator does not read (``algo.baseline: loo`` with
+    ``paft``): not errors, since a recipe may switch estimators with ``--set algo.name=...``, but never silent."""
+    algo = values.get("algo") or {}
+    given = [key for key in algo if key in configurable_options()]
+    ignored = unused_options(config.algo.name, given)
+    if not ignored:
+        return []
+    settable = ("q", *configurable_options())
+    reads = ", ".join(o for o in config.algo.spec.options if o in settable) or "no options"
+    settings = ", ".join(f"algo.{key}={algo[key]!r}" for key in ignored)
+    return [f"{settings} {'is' if len(ignored) == 1 else 'are'} ignored by algo.name={config.algo.name!r}, "
+            f"which reads {reads}"]
 
 
 def load_values(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
