@@ -41,3 +41,23 @@ def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def check_writable_folder(path: str | Path, option: str) -> None:
+    """Raise (``NotADirectoryError``/``PermissionError``, naming ``option`` and the path) unless ``path`` is a
+    folder this process can write into or create; called before any expensive work, creates nothing."""
+    path = Path(path)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise NotADirectoryError(f"{option}={str(path)!r}: {existing} is a file, not a folder")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{option}={str(path)!r}: cannot write into {existing}")
+
+
+def check_file_stem(name: str, option: str) -> None:
+    """Raise ``ValueError`` unless ``name`` is a plain file name stem (no folder separators, no leading dot),
+    so that files named after it stay inside their output folder."""
+    if not name or "/" in name or "\\" in name or name.startswith(".") or name in ("..", "."):
+        raise ValueError(f"{option}={name!r} must be a file name stem (no '/', no leading '.'), so its files stay "
+                         f"inside the output folder")
+

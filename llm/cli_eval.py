@@ -21,6 +21,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from llm.atomic import check_file_stem, check_writable_folder
 from llm.cli_data import add_data_arguments, check_data_option, load_examples
 from llm.prompts import has_chat_template
 
@@ -93,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
     from llm.rollout import SamplingConfig, make_engine
 
     check_data_option(args, args.benchmark)
+    check_writable_folder(args.out, "--out")  # before any sampling
+    if args.name is not None:
+        check_file_stem(args.name, "--name")
     config = EvalConfig(k=args.k, seed=args.seed, prompts_per_call=args.prompts_per_call,
                         finqa_strict=args.finqa_strict)
     sampling = SamplingConfig(temperature=args.temperature, top_p=args.top_p,

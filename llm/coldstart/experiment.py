@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from llm.atomic import check_writable_folder
 from llm.coldstart.arms import CLEAN_ARMS, NOISE_ARMS, Arm, predictions
 from llm.coldstart.base_model import BaseModelSpec, base_model_folder
 from llm.coldstart.exact import ESCAPE_LEVEL
@@ -267,6 +268,7 @@ def run_experiment(experiment: Experiment, out: str | Path, progress: bool = Tru
 
     start = time.perf_counter()
     out = Path(out)
+    check_writable_folder(out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     write_task_file(experiment.task, out / "task.yaml")
     base = base_model_folder(experiment.task, experiment.base, out)

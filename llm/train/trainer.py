@@ -19,7 +19,6 @@ The pieces live in their own modules: :mod:`llm.train.build` (what a run needs),
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 import threading
@@ -32,7 +31,7 @@ import torch
 import yaml
 from accelerate.utils import broadcast_object_list, set_seed
 
-from llm.atomic import atomic_write_text
+from llm.atomic import atomic_write_text, check_writable_folder
 from llm.seeding import derive_seed
 from llm.train import build
 from llm.train.checkpoint import latest_checkpoint, load_checkpoint, register_adapter_hooks, save_checkpoint
@@ -91,12 +90,7 @@ def check_resumable(config: TrainConfig, run_dir: Path) -> None:
 
 def check_output_dir(config: TrainConfig) -> None:
     """Fail before any expensive work when ``output_dir`` cannot hold a new run folder."""
-    root = Path(config.output_dir)
-    existing = next((p for p in (root, *root.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise NotADirectoryError(f"output_dir={config.output_dir!r}: {existing} is a file, not a folder")
-    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-        raise PermissionError(f"output_dir={config.output_dir!r}: cannot create folders in {existing}")
+    check_writable_folder(config.output_dir, "output_dir")
 
 
 class TrainingInterrupted(Exception):
