@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -15,6 +16,7 @@ from llm.train.checkpoint import list_checkpoints
 from llm.train.recipe import load_config
 from llm.train.metrics import read_metrics
 from llm.train.trainer import train
+from tsallis.estimators import EstimatorOptions, compute_weights
 
 TINY = ["model.name=tiny-random", "data.benchmark=hotpotqa", "data.closed_book=true", "progress=false",
         "tensorboard=false"]
@@ -123,14 +125,98 @@ def test_lora_checkpoints_hold_only_the_adapter_and_resume(tmp_path):
     assert read_metrics(run_dir)[-1]["loss/kl_ref"] >= 0.0
 
 
-def test_q_schedule_sets_q_per_step(tmp_path):
-    """SFT-then-RLVR as a GARL q schedule: q = 1 for the first 2 steps, then 0 (logged as algo/q)."""
+def recording_coefficients(monkeypatch):
+    """Wrap the trainer's coefficient function; return the list of (rewards, q, coefficients) of every step."""
+    from llm.train import trainer
+
+    calls = []
+    original = trainer.sequence_coefficients
+
+    def recorded(config, rewards, q, generator, *args, **kwargs):
+        out = original(config, rewards, q, generator, *args, **kwargs)
+        calls.append((rewards.clone(), q, out.clone()))
+        return out
+
+    monkeypatch.setattr(trainer, "sequence_coefficients", recorded)
+    return calls
+
+
+def test_q_schedule_sets_the_q_of_the_weights_per_step(tmp_path, monkeypatch):
+    """SFT-then-RLVR as a GARL q schedule: q = 1 for the first 2 steps, then 0. The weights the trainer trains
+    with are M · GARL(q) of the step's rewards at the scheduled q (and algo/q logs it)."""
+    calls = recording_coefficients(monkeypatch)
     sets = TINY + ["algo.name=garl", "algo.q={kind: step, q_before: 1.0, q_after: 0.0, switch_step: 2}",
-                   "steps=3", "prompts_per_step=1", "rollout.num_samples=2", "rollout.max_new_tokens=1",
-                   f"output_dir={tmp_path}"]
-    run_dir = train(load_config(None, sets), reward_fn=lambda example, text: float(text.startswith(" ")))
+                   "steps=3", "prompts_per_step=2", "rollout.num_samples=4", "rollout.max_new_tokens=1",
+                   "rollout.temperature=3.0", f"output_dir={tmp_path}"]
+    run_dir = train(load_config(None, sets), reward_fn=starts_with_space)
     assert run_dir.name.startswith("custom__garl_qstep__seed0__")
     assert [r["algo/q"] for r in read_metrics(run_dir)] == [1.0, 1.0, 0.0]
+    assert [q for _, q, _ in calls] == [1.0, 1.0, 0.0]
+    for rewards, q, coefficients in calls:
+        expected = 4 * compute_weights("garl", rewards, EstimatorOptions(q=q, baseline="mean")).reshape(-1)
+        torch.testing.assert_close(coefficients, expected.float(), rtol=0, atol=0)
+    mixed = [r for r, _, _ in calls if 0 < float(r.mean(dim=1).min()) < 1 or 0 < float(r.mean()) < 1]
+    assert mixed, "no step had a group with successes and failures, so q could not show in the weights"
+
+
+def test_prompt_success_q_gives_each_group_its_q_and_resumes_exactly(tmp_path, monkeypatch):
+    """algo.q = {kind: prompt_success}: each group's q comes from its prompt's moving-average success rate before
+    the step (checked against tsallis.adaptive.PromptSuccessQ replayed by hand), and kill-and-resume is bitwise."""
+    from tsallis.adaptive import PromptSuccessQ
+
+    calls = recording_coefficients(monkeypatch)
+    spec = "{kind: prompt_success, q_min: 0.0, q_max: 1.0, rate: 0.5}"
+    sets = TINY + ["algo.name=garl", f"algo.q={spec}", "steps=4", "prompts_per_step=2", "rollout.num_samples=4",
+                   "rollout.max_new_tokens=1", "rollout.temperature=3.0", "data.train_limit=3",
+                   "checkpoint.every=1", f"output_dir={tmp_path / 'full'}"]
+    full = train(load_config(None, sets), reward_fn=starts_with_space)
+    from llm.train.order import PromptOrder
+
+    order, replayed = PromptOrder(3, 0), PromptSuccessQ(3, 0.0, 1.0, rate=0.5)
+    for rewards, q, coefficients in calls:
+        indices = order.take(2)
+        np.testing.assert_array_equal(q, replayed.q(indices))
+        expected = 4 * compute_weights("garl", rewards, EstimatorOptions(q=q, baseline="mean")).reshape(-1)
+        torch.testing.assert_close(coefficients, expected.float(), rtol=0, atol=0)
+        replayed.update(indices, rewards)
+    assert len({float(v) for _, q, _ in calls for v in np.ravel(q)}) > 1  # q did adapt
+    records = read_metrics(full)
+    assert all("q/min" in r and r["q/min"] <= r["algo/q"] <= r["q/max"] for r in records)
+    config = load_config(None, sets[:-1] + [f"output_dir={tmp_path / 'killed'}"])
+    killed = train(config, reward_fn=starts_with_space, stop_after=2)
+    train(config, reward_fn=starts_with_space, resume=killed)
+    assert comparable(read_metrics(killed)) == comparable(records)
+
+
+def test_paft_with_a_replay_buffer_trains_on_stored_successes_and_resumes_exactly(tmp_path):
+    """algo.replay_capacity: successes are stored, later steps train on them (replay/stored_trained > 0), and a
+    killed-and-resumed run (buffer in the checkpoint) equals the uninterrupted one bit for bit."""
+    sets = TINY + ["algo.name=paft", "algo.q=0.75", "algo.num_resamples=4", "algo.replay_capacity=2", "steps=4",
+                   "prompts_per_step=2", "rollout.num_samples=4", "rollout.max_new_tokens=2", "rollout.temperature=3.0",
+                   "data.train_limit=2", "checkpoint.every=1", f"output_dir={tmp_path / 'full'}"]
+    records = read_metrics(train(load_config(None, sets), reward_fn=starts_with_space))
+    assert records[-1]["replay/buffer_size"] > 0 and any(r["replay/stored_trained"] > 0 for r in records)
+    config = load_config(None, sets[:-1] + [f"output_dir={tmp_path / 'killed'}"])
+    killed = train(config, reward_fn=starts_with_space, stop_after=2)
+    train(config, reward_fn=starts_with_space, resume=killed)
+    assert comparable(read_metrics(killed)) == comparable(records)
+
+
+def test_dynamic_sampling_replaces_zero_variance_groups_and_counts_every_token(tmp_path):
+    """rollout.dynamic_sampling_rounds: groups whose rewards are all equal are replaced by fresh prompts' groups;
+    perf/generated_tokens counts the discarded groups too; resume is bitwise."""
+    sets = TINY + ["algo.name=grpo", "rollout.dynamic_sampling_rounds=3", "steps=3", "prompts_per_step=2",
+                   "rollout.num_samples=3", "rollout.max_new_tokens=1", "rollout.temperature=0.3",
+                   "checkpoint.every=1", f"output_dir={tmp_path / 'full'}"]
+    records = read_metrics(train(load_config(None, sets), reward_fn=starts_with_space))
+    for r in records:
+        assert r["perf/generated_tokens"] == r["dynamic/generated_tokens"] >= r["dynamic/batch_tokens"]
+        assert r["dynamic/groups_kept"] + r["dynamic/groups_filled"] == 2
+    assert any(r["dynamic/rounds"] > 1 for r in records)  # some step needed an extra round
+    config = load_config(None, sets[:-1] + [f"output_dir={tmp_path / 'killed'}"])
+    killed = train(config, reward_fn=starts_with_space, stop_after=1)
+    train(config, reward_fn=starts_with_space, resume=killed)
+    assert comparable(read_metrics(killed)) == comparable(records)
 
 
 def test_sft_on_gold_targets_lowers_the_loss(tmp_path):

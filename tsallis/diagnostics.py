@@ -11,8 +11,9 @@ from tsallis.estimators import estimator_spec, resampling_ess
 from tsallis.qlog import amplification
 
 
-def group_diagnostics(rewards: Any, q: float = 0.0, estimator: str | None = None) -> dict[str, float]:
-    """Summary of a (G, M) reward batch as plain floats with namespaced keys.
+def group_diagnostics(rewards: Any, q: Any = 0.0, estimator: str | None = None) -> dict[str, float]:
+    """Summary of a (G, M) reward batch as plain floats with namespaced keys; ``q`` is a number or one per group
+    ((G,) or (G, 1)).
 
     Keys
     ----
@@ -44,7 +45,9 @@ def group_diagnostics(rewards: Any, q: float = 0.0, estimator: str | None = None
     r = to_numpy(rewards)
     p_hat = r.mean(axis=1)
     has_success = p_hat > 0
-    amp = np.asarray(amplification(p_hat[has_success], q)) if has_success.any() else np.zeros(1)
+    q_groups = np.broadcast_to(np.asarray(to_numpy(as_float_array(q, "q")[0]), dtype=np.float64).reshape(-1),
+                               p_hat.shape) if np.ndim(q) else np.full(p_hat.shape, float(q))  # (G,)
+    amp = np.asarray(amplification(p_hat[has_success], q_groups[has_success])) if has_success.any() else np.zeros(1)
     p25, median, p75 = np.quantile(p_hat, [0.25, 0.5, 0.75])
     out = {
         "p_hat/mean": float(p_hat.mean()),

@@ -164,8 +164,7 @@ def collect(run_dirs: list[Path]) -> tuple[list[dict[str, Any]], list[dict[str, 
         last: dict[str, Any] = {}
         first: dict[str, Any] | None = None
         for record in read_metrics(run_dir):
-            tokens += record.get("completion/length_mean", 0.0) * config["prompts_per_step"] * config["rollout"]["num_samples"] \
-                if record["step"] > 0 else 0.0
+            tokens += record.get("perf/generated_tokens") or 0.0
             if record.get("exact/train_p_mean") is None:
                 continue
             first = first or record

@@ -19,7 +19,6 @@ from llm.rollout import SamplingConfig, make_engine
 from llm.scoring import get_scorer
 from llm.train.config import TrainConfig, configurable_options
 from tsallis.estimators import EstimatorOptions, compute_weights
-from tsallis.schedules import make_schedule
 
 RewardFn = Callable[[Example, str], float]
 """r(x, z): (example, completion text) -> reward in [0, 1]."""
@@ -94,15 +93,18 @@ def sampling_config(config: TrainConfig) -> SamplingConfig:
     return SamplingConfig(temperature=r.temperature, top_p=r.top_p, max_new_tokens=r.max_new_tokens, stop=tuple(r.stop))
 
 
-def estimator_options(config: TrainConfig, q: float, rewards: torch.Tensor, generator: Any) -> EstimatorOptions:
+def estimator_options(config: TrainConfig, q: Any, rewards: torch.Tensor, generator: Any,
+                      extra: dict[str, Any] | None = None) -> EstimatorOptions:
     """``tsallis`` estimator options for one step, from the registry entry of ``config.algo.name``.
 
-    The estimator gets the configured options its registration lists, q from the schedule when it uses q,
-    the step's seeded generator when its weights are random (PAFT's resampling), and every sample as a target
-    when it trains on targets (SFT groups are one gold target each); it never sees an option it does not read.
+    The estimator gets the configured options its registration lists, q (a number or (G, 1)) when it uses q,
+    the step's seeded generator when its weights are random (PAFT's resampling), every sample as a target when
+    it trains on targets (SFT groups are one gold target each), and the per-batch inputs in ``extra`` (a replay
+    buffer's ``proposal_logw`` and ``p_hat``); it never sees an option it does not read.
     """
     spec = config.algo.spec
     values: dict[str, Any] = {name: getattr(config.algo, name) for name in spec.options if name in configurable_options()}
+    values.update(extra or {})
     if spec.uses_q:
         values["q"] = q
     if spec.needs_generator:
@@ -112,14 +114,18 @@ def estimator_options(config: TrainConfig, q: float, rewards: torch.Tensor, gene
     return EstimatorOptions(**values)
 
 
-def estimator_weights(config: TrainConfig, rewards: torch.Tensor, q: float, generator: Any) -> torch.Tensor:
+def estimator_weights(config: TrainConfig, rewards: torch.Tensor, q: Any, generator: Any,
+                      extra: dict[str, Any] | None = None) -> torch.Tensor:
     """w (G, M) = ``tsallis.estimators.compute_weights`` for ``config.algo`` on ``rewards`` (G, M)."""
-    return compute_weights(config.algo.name, rewards, estimator_options(config, q, rewards, generator))
+    return compute_weights(config.algo.name, rewards, estimator_options(config, q, rewards, generator, extra))
 
 
-def q_schedule(config: TrainConfig):
-    """The q schedule (a constant for a number); read only by the estimators that use q."""
-    return make_schedule(config.algo.q)
+def q_source(config: TrainConfig, num_prompts: int):
+    """Where each step's q comes from (:class:`llm.train.qsource.QSource`): a schedule or the observed success
+    rates; read only by the estimators that use q."""
+    from llm.train.qsource import QSource
+
+    return QSource(config.algo.q, num_prompts)
 
 
 def load_model(config: TrainConfig, device: torch.device):

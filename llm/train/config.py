@@ -22,8 +22,8 @@ from pydantic import BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, 
 from pydantic.dataclasses import dataclass
 
 from llm.data.synthetic import SyntheticTask
+from llm.train.qsource import check_q_spec
 from tsallis.registry import ESTIMATORS, estimator_spec, option_specs
-from tsallis.schedules import make_schedule
 
 _STRICT = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
@@ -158,6 +158,13 @@ class RolloutConfig:
     """Extra stop strings (EOS always stops)."""
     batch_size: StrictInt = Field(64, ge=1)
     """Rows (prompt, sample) per ``generate`` call of the HF engine; raise it on large GPUs."""
+    dynamic_sampling_rounds: StrictInt = Field(0, ge=0)
+    """DAPO's dynamic sampling (arXiv 2503.14476): groups whose rewards are all equal are replaced by groups of
+    fresh prompts, in up to this many extra generation rounds per step (:mod:`llm.train.dynamic_sampling`). 0:
+    off. It generates more per step: compare runs by generated tokens (``perf/generated_tokens``). One process."""
+    dynamic_sampling_fallback: Literal["fill", "partial"] = "fill"
+    """When the extra rounds find too few informative groups: fill the batch with the earliest zero-variance
+    groups (fill) or train on the informative ones only (partial)."""
 
 
 @dataclass(config=_STRICT)
@@ -175,8 +182,17 @@ class AlgoConfig:
     (gradient-amplified RL), ``paft`` (posterior-attenuated fine-tuning), ``grpo`` (with a PPO clipped ratio and
     optional KL, the baseline), ``sft`` (gold answers, no sampling), ``rloo``/``reinforce`` (q = 0 neighbours)."""
     q: Number | dict[str, Any] = 0.75
-    """Tsallis q in [0, 1] or a ``tsallis.schedules`` spec, e.g. SFT-then-RLVR
-    ``{kind: step, q_before: 1.0, q_after: 0.0, switch_step: 100}``. Read only by the estimators that use q."""
+    """Tsallis q in [0, 1], a ``tsallis.schedules`` spec (SFT-then-RLVR ``{kind: step, q_before: 1.0, q_after: 0.0,
+    switch_step: 100}``), or q from the observed success rates (:mod:`llm.train.qsource`): per prompt
+    ``{kind: prompt_success, q_max: 1.0, rate: 0.5}`` or per batch ``{kind: amplification, a_max: 8.0}``. Read
+    only by the estimators that use q."""
+    replay_capacity: StrictInt = Field(0, ge=0)
+    """PAFT with a replay buffer: keep up to this many past successful completions per prompt and resample from
+    the union of the fresh samples and the stored ones, reweighted by p_θ(z)/proposal(z) (:mod:`tsallis.replay`),
+    so a prompt that once succeeded keeps its signal. 0: no buffer. Needs an estimator that reads
+    ``proposal_logw`` and ``p_hat`` (paft), and one process."""
+    replay_policy: Literal["fifo", "reservoir"] = "fifo"
+    """Which completion a full buffer drops: the oldest (fifo) or a random one (reservoir, seeded)."""
     loss_agg: Literal["auto", "seq-sum", "token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = "auto"
     """How token terms become the loss (see ``llm.train.loss``). ``auto``: ``seq-sum`` (the exact estimator
     -(1/G) Σ w log p(z)), or the estimator's convention in :data:`LOSS_CONVENTIONS` (GRPO: ``token-sum``, TRL's
@@ -201,7 +217,7 @@ class AlgoConfig:
             except ValueError as err:
                 raise ValueError(f"algo.{err}") from None
         try:
-            make_schedule(self.q)
+            check_q_spec(self.q)
         except ValueError as err:
             raise ValueError(f"algo.q={self.q!r} is not a valid q schedule: {err}") from None
         if isinstance(self.q, float) and not 0.0 <= self.q <= 1.0:
@@ -213,6 +229,9 @@ class AlgoConfig:
                 f"algo.name={self.name!r} trains on gold targets, not samples: algo.clip_eps={self.clip_eps} and "
                 f"algo.ppo_epochs={self.ppo_epochs} do not apply (leave them at None and 1)"
             )
+        if self.replay_capacity and not {"proposal_logw", "p_hat"} <= set(self.spec.options):
+            raise ValueError(f"algo.replay_capacity={self.replay_capacity} needs an estimator that reweights a "
+                             f"proposal (reads proposal_logw and p_hat, e.g. paft); algo.name={self.name!r} does not")
         if self.ppo_epochs > 1 and self.resolved_clip is None:
             raise ValueError(
                 f"algo.ppo_epochs={self.ppo_epochs} reuses samples off-policy; set algo.clip_eps for {self.name!r}"

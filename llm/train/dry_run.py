@@ -57,14 +57,19 @@ def dry_run(config: TrainConfig, data_cache: dict | None = None) -> DryRunReport
     reward = build.reward_function(config)
     add(("verifier", f"{type(getattr(reward, '__self__', reward)).__name__}; reward of the gold target on "
                      f"example 0 = {reward(data.train[0], build.sft_target(data.train[0])):g}"))
-    schedule = build.q_schedule(config)
-    marks = sorted({0, config.steps // 2, config.steps - 1})
-    add(("q schedule", ", ".join(f"q({s})={float(schedule(s)):g}" for s in marks)
-         if config.algo.uses_q else f"not used by {config.algo.name}"))
     G, M = config.prompts_per_step, config.rollout.num_samples
     rewards = (torch.arange(G * M).reshape(G, M) % (G + 1) == 0).double()  # (G, M), a few successes
+    source = build.q_source(config, len(data.train))
+    first_q = source.q(1, list(range(G)), rewards)
+    if not config.algo.uses_q:
+        add(("q schedule", f"not used by {config.algo.name}"))
+    elif source.kind is not None:
+        add(("q schedule", f"{source.kind} (from the observed success rates), {config.algo.q}"))
+    else:
+        marks = sorted({1, config.steps // 2 + 1, config.steps})
+        add(("q schedule", ", ".join(f"q(step {s})={source.q(s, [], None):g}" for s in marks)))
     generator = torch.Generator().manual_seed(config.seed)
-    weights = build.estimator_weights(config, rewards, float(schedule(0)), generator)
+    weights = build.estimator_weights(config, rewards, first_q, generator)
     spec = config.algo.spec
     options = ", ".join(f"{o}={getattr(config.algo, o)!r}" for o in spec.options if hasattr(config.algo, o)) or "none"
     add(("estimator", f"{config.algo.name}: w = {spec.formula}; options read: {options}; on a ({G}, {M}) reward "

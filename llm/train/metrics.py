@@ -54,23 +54,32 @@ def peak_memory_gb(device: torch.device) -> float:
     return rss / (2**30 if sys.platform == "darwin" else 2**20)
 
 
-def step_record(step: int, q: float, lr: float, estimator: str, rewards: torch.Tensor, rollouts: list,
-                coefficients: torch.Tensor, train_tokens: int, timings: dict[str, float], means: UpdateMeans,
-                accelerator) -> dict[str, Any]:
+def step_record(step: int, q, lr: float, estimator: str, rewards: torch.Tensor, batch, coefficients: torch.Tensor,
+                train_tokens: int, timings: dict[str, float], means: UpdateMeans, accelerator) -> dict[str, Any]:
     """The metrics of one training step.
 
-    ``rewards`` (G, M) are all ranks' rewards: the core's diagnostics (:func:`tsallis.diagnostics.group_diagnostics`:
-    P̂ summary and quartiles, no-success and zero-std shares, and what applies to ``estimator``: the amplification
-    P̂^(-q), PAFT's ESS). This rank's ``rollouts`` and ``coefficients`` A = M·w add completion lengths, the
-    truncated share and the share of sequences trained on; ``timings`` (perf_counter at ``start``, after
-    ``rollout``, ``score`` and ``train``) the wall-clock split. Everything in ``means`` (loss, clipfrac, approx_kl,
-    grad norm, entropy, ...) is averaged over the update and the ranks.
+    ``rewards`` (G, M) are all ranks' rewards and ``q`` their q (a number, or (G, 1) per prompt): the core's
+    diagnostics (:func:`tsallis.diagnostics.group_diagnostics`: P̂ summary and quartiles, no-success and zero-std
+    shares, and what applies to ``estimator``: the amplification P̂^(-q), PAFT's ESS) and ``algo/q`` (with its
+    spread for a per-prompt q). This rank's ``batch`` (:class:`llm.train.sampling.StepBatch`) adds completion
+    lengths, the truncated share, the generated tokens (summed over ranks; dynamic sampling's discarded groups
+    included) and any ``dynamic/`` figures; ``coefficients`` A the share of sequences trained on; ``timings``
+    (perf_counter at ``start``, after ``rollout``, ``score`` and ``train``) the wall-clock split. Everything in
+    ``means`` (loss, clipfrac, approx_kl, grad norm, entropy, ...) is averaged over the update and the ranks.
     """
+    from llm.train.qsource import q_record
+
     world = accelerator.num_processes if accelerator is not None else 1
-    record: dict[str, Any] = {"step": step, "algo/q": q, "train/lr": lr, "reward/mean": float(rewards.mean())}
+    record: dict[str, Any] = {"step": step, **q_record(q), "train/lr": lr, "reward/mean": float(rewards.mean())}
     record.update(group_diagnostics(rewards, q, estimator))
+    record.update(batch.metrics)
+    rollouts = [r for group in batch.groups for r in group]
     lengths = torch.tensor([len(r.completion_ids) for r in rollouts], dtype=torch.float64)
     rollout_s, train_s = timings["rollout"] - timings["start"], timings["train"] - timings["score"]
+    generated = torch.tensor([float(batch.generated_tokens)], dtype=torch.float64)
+    if world > 1:
+        generated = accelerator.reduce(generated.to(accelerator.device), reduction="sum").cpu()
+    record["perf/generated_tokens"] = float(generated)
     means.add("completion/length_mean", lengths.sum(), len(rollouts))
     means.add("completion/truncated_frac", sum(r.finish_reason == "length" for r in rollouts), len(rollouts))
     means.add("weights/nonzero_frac", (coefficients != 0).sum(), coefficients.numel())

@@ -251,3 +251,51 @@ def replay_union(buffer: ReplayBuffer, indices: Sequence[int], groups: Sequence[
         union_rewards[g, :m] = rewards[g]
         union_rewards[g, m : len(row)] = torch.tensor([e.reward for e in entries], dtype=torch.float64)
     return ReplayUnion(union_rewards, ids, valid, stored, m)
+
+
+@dataclass
+class ReplayBatch:
+    """A step's training sequences with a replay buffer: the fresh rollouts then each prompt's stored ones."""
+
+    rewards: torch.Tensor
+    """(G, M + B) float64: the union's rewards (0 in empty slots)."""
+    valid: torch.Tensor
+    """(G, M + B) bool: the slots that hold a sequence."""
+    rollouts: list[Rollout]
+    """The valid slots' sequences in row-major order (a row's fresh rollouts, then its stored ones, with their
+    token log-probs recomputed under the current policy)."""
+    options: dict[str, Any]
+    """``proposal_logw`` (G, M + B) and ``p_hat`` (G, 1) for PAFT (:func:`tsallis.replay.replay_proposal`)."""
+    stored_count: int
+    """Stored sequences in the batch."""
+
+
+@torch.no_grad()
+def replay_batch(buffer: ReplayBuffer, indices: Sequence[int], groups: Sequence[Sequence[Rollout]],
+                 rewards: torch.Tensor, model, pad_id: int, temperature: float, micro_batch_size: int) -> ReplayBatch:
+    """The union of the step's fresh groups and the buffer (module docstring), ready for the estimator.
+
+    The stored completions' token log-probs are recomputed with ``model`` at ``temperature`` (the policy that
+    samples now, as the proposal needs), in micro-batches; the fresh ones are the engine's recorded log-probs.
+    """
+    from llm.train.batch import collate, token_logprobs
+    from tsallis.replay import replay_proposal
+
+    union = replay_union(buffer, indices, groups, rewards)
+    entries = [(g, b, e) for g, row in enumerate(union.stored) for b, e in enumerate(row)]
+    token_lps: list[list[float]] = []
+    for start in range(0, len(entries), micro_batch_size):
+        chunk = entries[start : start + micro_batch_size]
+        batch = collate([groups[g][0].prompt_ids for g, _, _ in chunk], [e.completion_ids for _, _, e in chunk],
+                        pad_id).to(model.device)
+        logprobs = token_logprobs(model, batch, temperature)[0].float().cpu()  # (B, C)
+        token_lps += [logprobs[i, : len(e.completion_ids)].tolist() for i, (_, _, e) in enumerate(chunk)]
+    stored = [[] for _ in union.stored]
+    for (g, b, e), lps in zip(entries, token_lps):
+        stored[g].append(e.as_rollout(g, union.num_fresh + b, groups[g][0].prompt_ids, lps))
+    fresh_logp = torch.tensor([[math.fsum(r.logprobs) for r in group] for group in groups], dtype=torch.float64)
+    logp = union.log_probs(fresh_logp, [[math.fsum(r.logprobs) for r in row] for row in stored])
+    proposal = replay_proposal(union.rewards, logp, union.sequence_ids, union.num_fresh, union.valid)
+    rollouts = [r for group, row in zip(groups, stored) for r in (*group, *row)]
+    return ReplayBatch(union.rewards, union.valid, rollouts,
+                       {"proposal_logw": proposal.proposal_logw, "p_hat": proposal.p_hat}, len(entries))

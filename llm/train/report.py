@@ -38,6 +38,7 @@ from llm.train.aggregate import Aggregate, aggregate
 from llm.train.config import TrainConfig, build_config
 from llm.train.metrics import METRICS_FILE, read_metrics
 from tsallis.registry import estimator_spec
+from llm.train.qsource import adaptive_kind
 from tsallis.schedules import make_schedule
 
 SEED_KEYS = ("seed", "output_dir", "progress", "tensorboard", "checkpoint")
@@ -70,6 +71,8 @@ def q_text(q: float | dict[str, Any]) -> str:
     """q as a label: ``0.75``, or a schedule with every field, e.g. ``step(switch_step=100, q_before=1, q_after=0)``."""
     if isinstance(q, (int, float)):
         return f"{q:g}"
+    if adaptive_kind(q) is not None:
+        return f"{q['kind']}(" + ", ".join(f"{k}={v:g}" for k, v in sorted(q.items()) if k != "kind") + ")"
     schedule = make_schedule(q)
     return f"{q['kind']}(" + ", ".join(f"{f.name}={getattr(schedule, f.name):g}" for f in fields(schedule)) + ")"
 

@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import torch
 import yaml
-from accelerate.utils import broadcast_object_list, set_seed
+from accelerate.utils import broadcast_object_list, gather_object, set_seed
 
 from llm.atomic import atomic_write_text, check_writable_folder
 from llm.seeding import derive_seed
@@ -42,7 +42,9 @@ from llm.train.export import export_run
 from llm.train.metrics import MetricsWriter, UpdateMeans, step_record
 from llm.train.order import PromptOrder
 from llm.train.progress import StepProgress
-from llm.train.update import LossSpec, accumulate_gradients, optimizer_step, sequence_coefficients, target_rollouts
+from llm.train.replay import ReplayBuffer, replay_batch
+from llm.train.sampling import sample_batch
+from llm.train.update import LossSpec, accumulate_gradients, optimizer_step, sequence_coefficients
 
 # settings a resumed run may change; any other difference from the saved config is an error
 RESUMABLE_CHANGES = {"steps", "progress", "tensorboard", "eval", "checkpoint"}
@@ -151,6 +153,9 @@ def train(
     rank, world = accelerator.process_index, accelerator.num_processes
     if config.prompts_per_step % world:
         raise ConfigError(f"prompts_per_step={config.prompts_per_step} must be divisible by the {world} processes")
+    if world > 1 and (config.algo.replay_capacity or config.rollout.dynamic_sampling_rounds):
+        raise ConfigError("algo.replay_capacity and rollout.dynamic_sampling_rounds run in one process only "
+                          f"(the ranks would need one shared buffer and equal rounds); this launch has {world}")
     if resume is not None:  # before loading anything: the run folder, its config and a complete checkpoint
         check_resumable(config, Path(resume))
         checkpoint = latest_checkpoint(Path(resume))
@@ -175,7 +180,9 @@ def train(
                           f"processes: set eval.limit to a multiple of {world}")
     reward = reward_fn or build.reward_function(config)
     exact = build.exact_evaluation(config, data)  # exact P_θ(x) on the synthetic task, else None
-    schedule = build.q_schedule(config)
+    q_source = build.q_source(config, len(data.train))  # a schedule, or q from the observed success rates
+    replay = ReplayBuffer(config.algo.replay_capacity, config.algo.replay_policy, config.seed) \
+        if config.algo.replay_capacity else None
     sampling = build.sampling_config(config)
     loss_spec = LossSpec.from_config(config)
     estimator = config.algo.spec
@@ -189,6 +196,9 @@ def train(
         state = load_checkpoint(accelerator, checkpoint, model, adapter_only)
         start = state["step"]
         order.load_state_dict(state["data_order"])
+        q_source.load_state_dict(state.get("q_source", {}))
+        if replay is not None:
+            replay.load_state_dict(state["replay"])
         engine.sync_weights(policy)
     else:
         run_dir = new_run_dir(config, accelerator)
@@ -201,36 +211,39 @@ def train(
             writer.write({"step": 0, **exact(policy, tokenizer)})
     progress = StepProgress(config.steps, start, enabled=config.progress and accelerator.is_main_process)
 
+    def generate(prompts: list[str], seed: int) -> list:
+        """M samples per prompt from the current policy (FSDP: from the gathered parameters)."""
+        with full_parameters(model, accelerator):
+            return engine.generate(prompts, n=M, sampling=sampling, seed=seed)
+
     # ---------------- loop ----------------
     step = start
     with stop_at_step_end() as interrupt:
         for step in range(start + 1, config.steps + 1):
             timings = {"start": time.perf_counter()}
-            q = float(schedule(step - 1)) if estimator.uses_q else 0.0
-            indices = order.take(G)[rank::world]
-            examples = [data.train[i] for i in indices]
-            prompts = [data.train_prompts[i] for i in indices]
 
-            # 1. rollouts: M samples per prompt, or the gold targets
-            if estimator.trains_on_targets:
-                groups = target_rollouts(tokenizer, prompts, examples)
-            else:
-                with full_parameters(model, accelerator):
-                    groups = engine.generate(prompts, n=M, sampling=sampling,
-                                             seed=step_seed(config.seed, step, rank, ROLLOUT_STREAM))
-            rollouts = [r for group in groups for r in group]
-            timings["rollout"] = time.perf_counter()
-
-            # 2. rewards (G_local, M)
-            rewards = torch.tensor([[reward(x, r.text) for r in group] for x, group in zip(examples, groups)],
-                                   dtype=torch.float64)
+            # 1. the groups: M samples per prompt, or the gold targets (dynamic sampling may swap prompts)
+            batch = sample_batch(config, data, tokenizer, reward, order.take(G)[rank::world], generate,
+                                 step_seed(config.seed, step, rank, ROLLOUT_STREAM), order.take)
+            timings["rollout"] = time.perf_counter() - batch.score_seconds
             timings["score"] = time.perf_counter()
+            all_rewards = accelerator.gather(batch.rewards.to(accelerator.device)).cpu()  # (G, M), every rank's
+            all_indices = gather_object(batch.indices) if world > 1 else batch.indices  # rank-major, as all_rewards
 
-            # 3. per-sequence coefficients A = M·w (G_local·M,) from the core's estimator weights
+            # 2. q (a schedule, or the success rates so far) and the coefficients A = (N/G)·w of the N sequences
+            q = q_source.q(step, batch.indices, all_rewards) if estimator.uses_q else 0.0
+            q_all = q_source.q(step, all_indices, all_rewards) if q_source.kind == "prompt_success" else q
             generator = torch.Generator().manual_seed(step_seed(config.seed, step, rank, RESAMPLING_STREAM))
-            coefficients = sequence_coefficients(config, rewards, q, generator)
+            if replay is None:
+                rollouts = [r for group in batch.groups for r in group]
+                coefficients = sequence_coefficients(config, batch.rewards, q, generator)
+            else:  # PAFT resamples from the fresh samples and the prompts' stored successes
+                union = replay_batch(replay, batch.indices, batch.groups, batch.rewards, policy,
+                                     tokenizer.pad_token_id, config.rollout.temperature, config.optim.micro_batch_size)
+                rollouts = union.rollouts
+                coefficients = sequence_coefficients(config, union.rewards, q, generator, union.options, union.valid)
 
-            # 4. micro-batched loss and backward, optimizer step (ppo_epochs updates on the same rollouts)
+            # 3. micro-batched loss and backward, optimizer step (ppo_epochs updates on the same rollouts)
             means = UpdateMeans()
             train_tokens, lr = 0, scheduler.get_last_lr()[0]  # the learning rate this step trains with
             for epoch in range(config.algo.ppo_epochs):
@@ -240,11 +253,16 @@ def train(
                 optimizer_step(model, optimizer, scheduler, accelerator, config.optim.max_grad_norm, means)
             engine.sync_weights(policy)
             timings["train"] = time.perf_counter()
+            q_source.update(all_indices, all_rewards)
+            if replay is not None:  # after the update: this step's successes join the buffer
+                for index, group, row in zip(batch.indices, batch.groups, batch.rewards):
+                    replay.add(index, group, row)
 
-            # 5. metrics, evaluation, exact P
-            all_rewards = accelerator.gather(rewards.to(accelerator.device)).cpu()  # (G, M)
-            record = step_record(step, q, lr, config.algo.name, all_rewards, rollouts, coefficients, train_tokens,
+            # 4. metrics, evaluation, exact P
+            record = step_record(step, q_all, lr, config.algo.name, all_rewards, batch, coefficients, train_tokens,
                                  timings, means, accelerator)
+            if replay is not None:
+                record.update({"replay/stored_trained": union.stored_count, "replay/buffer_size": len(replay)})
             record.update(replica_metrics(model, policy, accelerator))
             if exact is not None and (step % config.eval.exact_every == 0 or step == config.steps):
                 t_exact = time.perf_counter()
@@ -260,11 +278,12 @@ def train(
             writer.write(record)
             progress.update(step, record)
 
-            # 6. checkpoint (also when Ctrl-C asked to stop: every rank stops after the same step)
+            # 5. checkpoint (also when Ctrl-C asked to stop: every rank stops after the same step)
             stop = _any_rank(interrupt["stop"], accelerator)
             every = config.checkpoint.every
             if (every and step % every == 0) or step == config.steps or stop:
-                state = {"step": step, "data_order": order.state_dict(), "run_dir": str(run_dir)}
+                state = {"step": step, "data_order": order.state_dict(), "run_dir": str(run_dir),
+                         "q_source": q_source.state_dict(), "replay": replay.state_dict() if replay else None}
                 save_checkpoint(accelerator, run_dir, step, state, config_yaml, config.checkpoint.keep_last)
             if stop:
                 progress.close()

@@ -52,13 +52,21 @@ class LossSpec:
                    max_new_tokens=config.rollout.max_new_tokens, micro_batch_size=config.optim.micro_batch_size)
 
 
-def sequence_coefficients(config: TrainConfig, rewards: torch.Tensor, q: float, generator) -> torch.Tensor:
-    """A = M · w, flattened (G·M,), with w = ``tsallis.estimators.compute_weights`` for ``config.algo``.
+def sequence_coefficients(config: TrainConfig, rewards: torch.Tensor, q, generator, extra: dict | None = None,
+                          valid: torch.Tensor | None = None) -> torch.Tensor:
+    """A = (N / G) · w over the sequences trained, with w = ``tsallis.estimators.compute_weights`` for
+    ``config.algo`` on ``rewards`` (G, W) and N the number of sequences: the W slots of every group, or the ones
+    ``valid`` (G, W) marks (a replay union's filled slots). Flattened row-major, (N,).
 
-    The loss's ``seq-sum`` mode divides by N = G·M sequences, so Σ A ℓ / N = (1/G) Σ_g Σ_m w_gm ℓ_gm.
+    The loss's ``seq-sum`` mode divides by N sequences, so Σ A ℓ / N = (1/G) Σ_g Σ_m w_gm ℓ_gm; with W = M
+    samples per group A = M · w. ``q`` is a number or a (G, 1) array; ``extra`` holds per-batch estimator inputs
+    (a replay buffer's ``proposal_logw`` and ``p_hat``).
     """
-    weights = build.estimator_weights(config, rewards, q, generator)  # (G, M)
-    return (weights.shape[1] * weights).reshape(-1).float()
+    weights = build.estimator_weights(config, rewards, q, generator, extra)  # (G, W)
+    if valid is None:
+        return (weights.shape[1] * weights).reshape(-1).float()
+    kept = weights[valid.to(weights.device)]  # (N,) row-major
+    return (kept.numel() / weights.shape[0] * kept).float()
 
 
 def target_rollouts(tokenizer, prompts: list[str], examples: list) -> list[list[Rollout]]:
