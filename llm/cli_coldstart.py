@@ -4,6 +4,7 @@
     tsallis coldstart --out results/coldstart     # the full run: 5 seeds, 400 steps
     tsallis coldstart --noise 0.3                 # GARL q ∈ {0, 0.5, 0.75, 1} with 30 % corrupted targets
     tsallis coldstart --p0 1e-4 --steps 800       # a colder start and a longer budget
+    tsallis coldstart --remedies                  # dynamic sampling, adaptive q, replay PAFT at equal tokens
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ def register(subparsers) -> None:
     p.add_argument("--seeds", type=int, default=None, help="seeds per estimator (overrides the budget's)")
     p.add_argument("--steps", type=int, default=None, help="training steps per run (overrides the budget's)")
     p.add_argument("--jobs", type=int, default=2, help="parallel training processes, one thread each (default: 2)")
+    p.add_argument("--remedies", action="store_true",
+                   help="compare the remedies for groups without a success (dynamic sampling, adaptive q, PAFT with "
+                        "a replay buffer) with their plain versions, at equal generated tokens")
     p.add_argument("--noise", type=float, default=0.0,
                    help="share of corrupted training targets; compares GARL q in {0, 0.5, 0.75, 1} (default: 0)")
     p.add_argument("--p0", type=float, default=None, help="initial success probability of the base model (default: 1e-3)")
@@ -70,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
         task = SyntheticTask(noise=args.noise)
     except ValueError as err:
         raise SystemExit(f"{err}") from None
-    out = args.out or Path("runs") / ("coldstart" + ("-quick" if args.quick else "") +
-                                      (f"-noise{args.noise:g}" if args.noise else ""))
-    result = run_experiment(Experiment(budget, task, base, args.jobs), out)
+    out = args.out or Path("runs") / ("coldstart" + ("-remedies" if args.remedies else "") +
+                                      ("-quick" if args.quick else "") + (f"-noise{args.noise:g}" if args.noise else ""))
+    result = run_experiment(Experiment(budget, task, base, args.jobs, args.remedies), out)
     print_report(result, out)
     return 0

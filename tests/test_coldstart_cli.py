@@ -34,7 +34,7 @@ def test_coldstart_writes_every_file(tmp_path, capsys):
     assert tuple(curves[0]) == CURVE_COLUMNS
     assert {r["step"] for r in curves} == {"0", "3"}  # step 0 (the measured p0) and the last step
     summary = read(out / "summary.csv")
-    assert {"estimator", "frac_escaped", "median_escape_step", "escape_step_q25", "escape_step_q75"} <= set(summary[0])
+    assert {"estimator", "frac_escaped", "median_escape_step", "escape_step_p25", "escape_step_p75", "median_escape_tokens"} <= set(summary[0])
     assert {r["ratio"] for r in read(out / "predictions.csv")} >= {"T(RLOO) / T(GARL q=0.75)", "T(GRPO) / T(GARL q=0.5)"}
     for name in ("coldstart.png", "coldstart.pdf", "summary.md", "task.yaml", "base_model/config.json"):
         assert (out / name).is_file(), name
@@ -50,3 +50,45 @@ def test_bad_options_name_the_option(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err
     assert err.startswith("tsallis coldstart: error: ") and message in err and err.count("\n") == 1
     assert "Traceback" not in err
+
+
+def test_remedies_run_end_to_end(tmp_path):
+    out = tmp_path / "rem"
+    assert main(["coldstart", "--remedies", "--seeds", "1", "--steps", "2", "--pretrain-steps", "20", "--jobs", "1",
+                 "--out", str(out)]) == 0
+    runs = read(out / "coldstart.csv")
+    assert sorted(r["estimator"] for r in runs) == sorted(
+        ["GRPO", "GRPO + dynamic sampling", "GARL q=0.75", "GARL adaptive q", "PAFT q=0.75", "PAFT q=0.75 + replay"])
+    # dynamic sampling spends more per step (groups without a success are regenerated), so within the token budget
+    # of the plain runs (steps x G x M x (k + L)) it gets fewer steps
+    from llm.train.metrics import read_metrics
+
+    spent = {r["estimator"]: sum(m.get("perf/generated_tokens") or 0 for m in read_metrics(out / "runs" / r["run"]))
+             for r in runs}
+    assert spent["GRPO + dynamic sampling"] > spent["GRPO"] and spent["GRPO"] <= 2 * 8 * 16 * 6
+    steps = {r["estimator"]: int(r["steps"]) for r in runs}
+    assert steps["GRPO"] == 2 and steps["GRPO + dynamic sampling"] < 2
+    assert "median tokens to escape" in (out / "summary.md").read_text()
+
+
+def test_collect_reads_a_run_only_up_to_the_token_budget(tmp_path):
+    """An escape after the budget does not count, and the final values are the last ones within it."""
+    import json
+
+    import yaml
+
+    from llm.coldstart.arms import Arm
+    from llm.coldstart.experiment import collect
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump({"seed": 3, "data": {"synthetic": {"noise": 0.0}}}))
+    records = [{"step": 0, "exact/train_p_mean": 0.001},
+               {"step": 1, "perf/generated_tokens": 100.0, "exact/train_p_mean": 0.2},
+               {"step": 2, "perf/generated_tokens": 100.0, "exact/train_p_mean": 0.6}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    [full], _ = collect([Arm("garl", 0.75)], [run])
+    assert (full["escape_step"], full["escape_tokens"], full["final_train_p"]) == (2, 200.0, 0.6)
+    [cut], curves = collect([Arm("garl", 0.75)], [run], token_budget=150)
+    assert (cut["escape_step"], cut["escape_tokens"], cut["final_train_p"], cut["steps"]) == (None, None, 0.2, 1)
+    assert [c["step"] for c in curves] == [0, 1]

@@ -33,12 +33,12 @@ from typing import Any
 import numpy as np
 
 from llm.atomic import check_writable_folder
-from llm.coldstart.arms import CLEAN_ARMS, NOISE_ARMS, Arm, predictions
+from llm.coldstart.arms import CLEAN_ARMS, NOISE_ARMS, REMEDY_ARMS, Arm, predictions
 from llm.coldstart.base_model import BaseModelSpec, base_model_folder
 from llm.coldstart.exact import ESCAPE_LEVEL
 from llm.data.synthetic import SyntheticTask, write_task_file
 
-RUN_COLUMNS = ("estimator", "q", "seed", "p0", "escape_step", "final_train_p", "final_heldout_p",
+RUN_COLUMNS = ("estimator", "q", "seed", "p0", "escape_step", "escape_tokens", "final_train_p", "final_heldout_p",
                "final_heldout_accuracy", "final_clean_p", "final_corrupted_p", "generated_tokens", "steps", "run")
 CURVE_COLUMNS = ("estimator", "q", "seed", "step", "train_p_mean", "heldout_p_mean", "clean_p_mean",
                  "corrupted_p_mean", "generated_tokens")
@@ -73,36 +73,49 @@ FULL = Budget(steps=400, seeds=5)
 
 @dataclass(frozen=True)
 class Experiment:
-    """One ``tsallis coldstart`` invocation."""
+    """One ``tsallis coldstart`` invocation: the estimators (``remedies=False``) or the remedies for groups
+    without a success (``remedies=True``, compared at equal generated tokens)."""
 
     budget: Budget
     task: SyntheticTask
     base: BaseModelSpec
     jobs: int = 2
+    remedies: bool = False
 
     @property
     def arms(self) -> tuple[Arm, ...]:
+        if self.remedies:
+            return REMEDY_ARMS
         return NOISE_ARMS if self.task.noise > 0 else CLEAN_ARMS
 
-    def run_configs(self, out: Path, base_folder: Path) -> list[dict[str, Any]]:
-        """The ``tsallis train`` config of every arm × seed (validated by the trainer's schema)."""
+    @property
+    def token_budget(self) -> int:
+        """Generated tokens of a run without dynamic sampling: steps × G × M × (k + L), the compute every arm
+        is compared within when remedies are compared."""
+        b = self.budget
+        return b.steps * b.prompts_per_step * b.num_samples * self.task.completion_length
+
+    def run_configs(self, out: Path, base_folder: Path) -> list[tuple[Arm, dict[str, Any]]]:
+        """(arm, ``tsallis train`` config) for every arm × seed (validated by the trainer's schema)."""
         b = self.budget
         configs = []
         for seed in range(b.seeds):
             for arm in self.arms:
-                configs.append({
+                values: dict[str, Any] = {
                     "recipe": "coldstart", "seed": seed, "steps": b.steps, "prompts_per_step": b.prompts_per_step,
                     "output_dir": str(out / "runs"), "progress": False, "tensorboard": False,
                     "model": {"name": str(base_folder)},
                     "data": {"benchmark": "synthetic", "chat_template": False, "synthetic": self.task.to_dict()},
                     "rollout": {"num_samples": b.num_samples, "max_new_tokens": self.task.completion_length,
                                 "batch_size": b.prompts_per_step * b.num_samples},
-                    "algo": arm.algo_settings(),
                     "optim": {"name": b.optimizer, "lr": b.lr, "max_grad_norm": b.max_grad_norm,
                               "micro_batch_size": b.prompts_per_step * b.num_samples},
                     "eval": {"exact_every": b.exact_every},
                     "checkpoint": {"every": 0, "keep_last": 1},
-                })
+                }
+                for section, settings in arm.settings().items():
+                    values[section] = {**values.get(section, {}), **settings}
+                configs.append((arm, values))
         return configs
 
 
@@ -142,49 +155,53 @@ def run_all(configs: list[dict[str, Any]], jobs: int, progress: bool = True) -> 
             return [Path(f.result()) for f in futures]
 
 
-def _escape_step(steps: list[int], values: list[float]) -> int | None:
-    for step, value in zip(steps, values):
+def _escape(records: list[dict[str, Any]], column: str) -> tuple[int | None, float | None]:
+    """(step, generated tokens so far) of the first record whose ``column`` reaches 1/2, or (None, None)."""
+    for record in records:
+        value = record.get(column)
         if value is not None and value >= ESCAPE_LEVEL:
-            return step
-    return None
+            return record["step"], record["generated_tokens"]
+    return None, None
 
 
-def collect(run_dirs: list[Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(one row per run, the exact-P curve rows) from the run folders' config.yaml and metrics.jsonl."""
+def collect(arms: list[Arm], run_dirs: list[Path], token_budget: float | None = None
+            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(one row per run, the exact-P curve rows) from the run folders' config.yaml and metrics.jsonl.
+
+    With ``token_budget`` (the remedies' comparison) a run is read only up to that many generated tokens: an
+    escape after it does not count and its final values are those of its last record within the budget.
+    """
     import yaml
 
     from llm.train.metrics import read_metrics
 
     runs, curves = [], []
-    for run_dir in run_dirs:
+    for arm, run_dir in zip(arms, run_dirs, strict=True):
         config = yaml.safe_load((run_dir / "config.yaml").read_text())
-        arm = Arm(config["algo"]["name"], config["algo"]["q"] if config["algo"]["name"] in ("garl", "paft") else None)
-        noisy = config["data"]["synthetic"]["noise"] > 0
-        tokens, exact_steps, escape_values = 0.0, [], []
-        last: dict[str, Any] = {}
-        first: dict[str, Any] | None = None
+        column = "exact/clean_p_mean" if config["data"]["synthetic"]["noise"] > 0 else "exact/train_p_mean"
+        tokens, exact_records = 0.0, []
         for record in read_metrics(run_dir):
             tokens += record.get("perf/generated_tokens") or 0.0
-            if record.get("exact/train_p_mean") is None:
-                continue
-            first = first or record
-            last = record
-            exact_steps.append(record["step"])
-            escape_values.append(record.get("exact/clean_p_mean" if noisy else "exact/train_p_mean"))
-            curves.append({"estimator": arm.label, "q": arm.q, "seed": config["seed"], "step": record["step"],
+            if record.get("exact/train_p_mean") is not None and (token_budget is None or tokens <= token_budget):
+                exact_records.append({**record, "generated_tokens": tokens})
+        if not exact_records:
+            raise ValueError(f"{run_dir}: no exact/ metrics in metrics.jsonl (was eval.exact_every set?)")
+        for record in exact_records:
+            curves.append({"estimator": arm.label, "q": arm.q_value, "seed": config["seed"], "step": record["step"],
                            "train_p_mean": record["exact/train_p_mean"],
                            "heldout_p_mean": record.get("exact/heldout_p_mean"),
                            "clean_p_mean": record.get("exact/clean_p_mean"),
-                           "corrupted_p_mean": record.get("exact/corrupted_p_mean"), "generated_tokens": tokens})
-        if first is None:
-            raise ValueError(f"{run_dir}: no exact/ metrics in metrics.jsonl (was eval.exact_every set?)")
+                           "corrupted_p_mean": record.get("exact/corrupted_p_mean"),
+                           "generated_tokens": record["generated_tokens"]})
+        first, last = exact_records[0], exact_records[-1]
+        escape_step, escape_tokens = _escape(exact_records, column)
         runs.append({
-            "estimator": arm.label, "q": arm.q, "seed": config["seed"], "p0": first["exact/train_p_mean"],
-            "escape_step": _escape_step(exact_steps, escape_values),
+            "estimator": arm.label, "q": arm.q_value, "seed": config["seed"], "p0": first["exact/train_p_mean"],
+            "escape_step": escape_step, "escape_tokens": escape_tokens,
             "final_train_p": last["exact/train_p_mean"], "final_heldout_p": last.get("exact/heldout_p_mean"),
             "final_heldout_accuracy": last.get("exact/heldout_greedy_acc"),
             "final_clean_p": last.get("exact/clean_p_mean"), "final_corrupted_p": last.get("exact/corrupted_p_mean"),
-            "generated_tokens": tokens, "steps": last["step"], "run": run_dir.name,
+            "generated_tokens": last["generated_tokens"], "steps": last["step"], "run": run_dir.name,
         })
     return runs, curves
 
@@ -215,16 +232,20 @@ def summarise(runs: list[dict[str, Any]], arms: tuple[Arm, ...], budget: Budget)
     for arm in arms:
         rows = [r for r in runs if r["estimator"] == arm.label]
         steps = [math.inf if r["escape_step"] is None else float(r["escape_step"]) for r in rows]
+        tokens = [math.inf if r["escape_tokens"] is None else float(r["escape_tokens"]) for r in rows]
         q25, q50, q75 = _quartiles(steps)
+        t25, t50, t75 = _quartiles(tokens)
         medians[arm] = q50
         entry = {
-            "estimator": arm.label, "q": arm.q, "seeds": len(rows),
+            "estimator": arm.label, "q": arm.q_value, "seeds": len(rows),
             "escaped": sum(math.isfinite(s) for s in steps), "frac_escaped": float(np.mean(np.isfinite(steps))),
-            "median_escape_step": q50, "escape_step_q25": q25, "escape_step_q75": q75,
+            "median_escape_step": q50, "escape_step_p25": q25, "escape_step_p75": q75,
+            "median_escape_tokens": t50, "escape_tokens_p25": t25, "escape_tokens_p75": t75,
             "p0_median": float(np.median([r["p0"] for r in rows])),
             "final_train_p_median": float(np.median([r["final_train_p"] for r in rows])),
             "final_heldout_p_median": float(np.median([r["final_heldout_p"] for r in rows])),
             "final_heldout_accuracy_mean": float(np.mean([r["final_heldout_accuracy"] for r in rows])),
+            "generated_tokens_median": float(np.median([r["generated_tokens"] for r in rows])),
             "cold_start_gain": arm.gain(budget.num_samples),
         }
         if rows and rows[0]["final_clean_p"] is not None:
@@ -271,16 +292,18 @@ def run_experiment(experiment: Experiment, out: str | Path, progress: bool = Tru
     out.mkdir(parents=True, exist_ok=True)
     write_task_file(experiment.task, out / "task.yaml")
     base = base_model_folder(experiment.task, experiment.base, out)
-    run_dirs = run_all(experiment.run_configs(out, base), experiment.jobs, progress)
-    runs, curves = collect(run_dirs)
+    arms, configs = zip(*experiment.run_configs(out, base))
+    run_dirs = run_all(list(configs), experiment.jobs, progress)
+    runs, curves = collect(list(arms), run_dirs, experiment.token_budget if experiment.remedies else None)
     per_arm, checks = summarise(runs, experiment.arms, experiment.budget)
     write_csv(out / "coldstart.csv", runs, RUN_COLUMNS)
     write_csv(out / "coldstart_curves.csv", curves, CURVE_COLUMNS)
     write_csv(out / "summary.csv", per_arm)
     write_csv(out / "predictions.csv", checks)
-    figures = plot_coldstart(out / "coldstart_curves.csv", out / "coldstart", experiment.budget.steps)
+    axis = ("generated_tokens", experiment.token_budget) if experiment.remedies else ("step", experiment.budget.steps)
+    figures = plot_coldstart(out / "coldstart_curves.csv", out / "coldstart", *axis)
     return {"runs": runs, "per_arm": per_arm, "checks": checks, "figures": figures,
             "wall_s": time.perf_counter() - start, "settings": {
                 "budget": asdict(experiment.budget), "task": experiment.task.to_dict(), "base": asdict(experiment.base),
-                "jobs": experiment.jobs}}
+                "jobs": experiment.jobs, "remedies": experiment.remedies, "token_budget": experiment.token_budget}}
 

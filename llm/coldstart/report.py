@@ -9,25 +9,32 @@ from typing import Any
 from llm.atomic import atomic_write_text
 
 
-def _steps(value: float, budget: int) -> str:
-    return f"> {budget}" if not math.isfinite(value) else f"{value:g}"
+def _limit(value: float, budget: float, fmt: str = "{:g}") -> str:
+    return f"> {fmt.format(budget)}" if not math.isfinite(value) else fmt.format(value)
 
 
-def arm_table(per_arm: list[dict[str, Any]], budget: int) -> list[list[str]]:
-    """Header + one row per arm: escaped seeds, median escape step [IQR], final exact P, greedy accuracy."""
+def arm_table(per_arm: list[dict[str, Any]], budget: int, token_budget: int | None = None) -> list[list[str]]:
+    """Header + one row per arm: escaped seeds, median escape step (or, with ``token_budget``, generated tokens)
+    [IQR], final exact P, greedy accuracy."""
     noisy = "final_clean_p_median" in per_arm[0]
-    header = ["estimator", "escaped", "median escape step [IQR]", "p0 (median)"]
+    if token_budget is None:
+        axis, key, limit, fmt = "median escape step [IQR]", "escape_step", budget, "{:g}"
+    else:
+        axis, key, limit, fmt = "median tokens to escape [IQR]", "escape_tokens", token_budget, "{:,.0f}"
+    header = ["estimator", "escaped", axis, "p0 (median)"]
     header += ["final clean P", "final corrupted P"] if noisy else ["final train P"]
-    header += ["final held-out P", "held-out greedy acc.", "cold-start gain"]
+    header += ["final held-out P", "held-out greedy acc."]
+    header += ["cold-start gain"] if token_budget is None else ["generated tokens (median)"]
     rows = [header]
     for a in per_arm:
+        median = a["median_escape_step"] if token_budget is None else a["median_escape_tokens"]
         row = [a["estimator"], f"{a['escaped']}/{a['seeds']}",
-               f"{_steps(a['median_escape_step'], budget)} [{_steps(a['escape_step_q25'], budget)}, "
-               f"{_steps(a['escape_step_q75'], budget)}]", f"{a['p0_median']:.2e}"]
+               f"{_limit(median, limit, fmt)} [{_limit(a[key + '_p25'], limit, fmt)}, "
+               f"{_limit(a[key + '_p75'], limit, fmt)}]", f"{a['p0_median']:.2e}"]
         row += ([f"{a['final_clean_p_median']:.3f}", f"{a['final_corrupted_p_median']:.3f}"] if noisy
                 else [f"{a['final_train_p_median']:.3f}"])
-        row += [f"{a['final_heldout_p_median']:.3f}", f"{a['final_heldout_accuracy_mean']:.3f}",
-                f"{a['cold_start_gain']:.3g}"]
+        row += [f"{a['final_heldout_p_median']:.3f}", f"{a['final_heldout_accuracy_mean']:.3f}"]
+        row += [f"{a['cold_start_gain']:.3g}"] if token_budget is None else [f"{a['generated_tokens_median']:,.0f}"]
         rows.append(row)
     return rows
 
@@ -53,8 +60,10 @@ def print_report(result: dict[str, Any], out: Path) -> Path:
     from rich.console import Console
     from rich.table import Table
 
-    budget = result["settings"]["budget"]
-    tables = [("Escape from cold start", arm_table(result["per_arm"], budget["steps"]))]
+    budget, settings = result["settings"]["budget"], result["settings"]
+    token_budget = settings["token_budget"] if settings["remedies"] else None
+    title = "Remedies at equal generated tokens" if token_budget else "Escape from cold start"
+    tables = [(title, arm_table(result["per_arm"], budget["steps"], token_budget))]
     if result["checks"]:
         tables.append(("Measured vs predicted", prediction_table(result["checks"])))
     console = Console(width=150)  # the tables are wider than a default 80-column pipe
@@ -65,11 +74,12 @@ def print_report(result: dict[str, Any], out: Path) -> Path:
         for row in rows[1:]:
             table.add_row(*row)
         console.print(table)
-    settings = (f"G = {budget['prompts_per_step']}, M = {budget['num_samples']}, {budget['optimizer']} lr "
-                f"{budget['lr']:g}, {budget['steps']} steps, {budget['seeds']} seeds, exact P every "
-                f"{budget['exact_every']} steps, label noise {result['settings']['task']['noise']:g}")
-    wall = f"wall time {result['wall_s']:.0f} s with {result['settings']['jobs']} parallel jobs"
-    console.print(f"{settings}\n{wall}\nfiles: {out}", highlight=False)
+    line = (f"G = {budget['prompts_per_step']}, M = {budget['num_samples']}, {budget['optimizer']} lr "
+            f"{budget['lr']:g}, clip {budget['max_grad_norm']:g}, {budget['steps']} steps, {budget['seeds']} seeds, "
+            f"exact P every {budget['exact_every']} steps, label noise {settings['task']['noise']:g}"
+            + (f", token budget {token_budget:,}" if token_budget else ""))
+    wall = f"wall time {result['wall_s']:.0f} s with {settings['jobs']} parallel jobs"
+    console.print(f"{line}\n{wall}\nfiles: {out}", highlight=False)
     path = out / "summary.md"
-    atomic_write_text(path, "\n\n".join(markdown(rows) for _, rows in tables) + f"\n{settings}; {wall}.\n")
+    atomic_write_text(path, "\n\n".join(markdown(rows) for _, rows in tables) + f"\n{line}; {wall}.\n")
     return path
