@@ -225,3 +225,15 @@ def test_sft_on_gold_targets_lowers_the_loss(tmp_path):
                    "optim.lr=1e-2", f"output_dir={tmp_path}"]
     losses = [r["loss/policy"] for r in read_metrics(train(load_config(None, sets)))]
     assert losses[0] > 0 and all(b < a for a, b in zip(losses, losses[1:])), losses
+
+
+def test_max_generated_tokens_ends_the_run_at_equal_compute(tmp_path):
+    """The run stops after the step whose cumulative generated tokens reach the budget, and still checkpoints
+    and exports that step."""
+    sets = TINY + ["algo.name=garl", "steps=50", "prompts_per_step=2", "rollout.num_samples=2",
+                   "rollout.max_new_tokens=2", "max_generated_tokens=10", f"output_dir={tmp_path}"]
+    run_dir = train(load_config(None, sets), reward_fn=starts_with_space)
+    records = read_metrics(run_dir)
+    spent = [sum(r["perf/generated_tokens"] for r in records[: i + 1]) for i in range(len(records))]
+    assert spent[-1] >= 10 > spent[-2]  # stopped at the first step that reached the budget
+    assert list_checkpoints(run_dir)[-1][0] == records[-1]["step"] and (run_dir / "final" / "config.json").is_file()

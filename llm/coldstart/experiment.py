@@ -113,6 +113,8 @@ class Experiment:
                     "eval": {"exact_every": b.exact_every},
                     "checkpoint": {"every": 0, "keep_last": 1},
                 }
+                if self.remedies:  # equal compute: stop where the plain runs' generated tokens end
+                    values["max_generated_tokens"] = self.token_budget
                 for section, settings in arm.settings().items():
                     values[section] = {**values.get(section, {}), **settings}
                 configs.append((arm, values))

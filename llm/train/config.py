@@ -339,6 +339,10 @@ class TrainConfig:
     reproducible for a fixed seed."""
     steps: StrictInt = Field(100, ge=1)
     """Training steps; each samples one rollout batch and makes ``algo.ppo_epochs`` optimizer updates on it."""
+    max_generated_tokens: StrictInt | None = Field(None, ge=1)
+    """End the run after the step at which the generated completion tokens (all ranks, dynamic sampling's
+    discarded groups included) reach this many, even before ``steps``: compare runs at equal compute. ``None``:
+    no limit."""
     prompts_per_step: StrictInt = Field(8, ge=1)
     """G, prompts per step (split across ranks); a step trains on G·M sequences."""
     output_dir: str = "runs"

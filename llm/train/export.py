@@ -26,10 +26,10 @@ folder``, ``tsallis train --set model.name=folder`` and ``vllm serve folder``. A
 ``tsallis eval --model folder`` and ``vllm serve BASE --enable-lora --lora-modules NAME=folder``.
 
 Destination: ``RUN_DIR/final`` when the checkpoint is the run's last step (``steps``; the trainer exports
-there when a run ends), else ``RUN_DIR/exports/step_NNNNNN``, with ``-merged`` appended for merged LoRA
-weights; or ``out``. The folder is written beside its destination and renamed into place, so a folder that
-holds ``tsallis_export.json`` is complete. An existing export is replaced; any other non-empty folder is an
-error.
+there when a run ends, also when ``max_generated_tokens`` ended it early), else
+``RUN_DIR/exports/step_NNNNNN``, with ``-merged`` appended for merged LoRA weights; or ``out``. The folder is
+written beside its destination and renamed into place, so a folder that holds ``tsallis_export.json`` is
+complete. An existing export is replaced; any other non-empty folder is an error.
 """
 
 from __future__ import annotations

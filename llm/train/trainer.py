@@ -38,8 +38,8 @@ from llm.train.checkpoint import latest_checkpoint, load_checkpoint, register_ad
 from llm.train.config import ConfigError, TrainConfig, build_config
 from llm.train.distributed import check_fsdp, full_parameters, make_accelerator, replica_metrics
 from llm.train.evaluate import evaluate
-from llm.train.export import export_run
-from llm.train.metrics import MetricsWriter, UpdateMeans, step_record
+from llm.train.export import FINAL_DIR, export_run
+from llm.train.metrics import MetricsWriter, UpdateMeans, read_metrics, step_record
 from llm.train.order import PromptOrder
 from llm.train.progress import StepProgress
 from llm.train.replay import ReplayBuffer, replay_batch
@@ -47,7 +47,7 @@ from llm.train.sampling import sample_batch
 from llm.train.update import LossSpec, accumulate_gradients, optimizer_step, sequence_coefficients
 
 # settings a resumed run may change; any other difference from the saved config is an error
-RESUMABLE_CHANGES = {"steps", "progress", "tensorboard", "eval", "checkpoint"}
+RESUMABLE_CHANGES = {"steps", "max_generated_tokens", "progress", "tensorboard", "eval", "checkpoint"}
 
 ROLLOUT_STREAM, RESAMPLING_STREAM, EVAL_STREAM = 0, 1, 2
 """The random streams of a step: rollouts, PAFT's resampling and evaluation draw from their own seeds."""
@@ -217,7 +217,8 @@ def train(
             return engine.generate(prompts, n=M, sampling=sampling, seed=seed)
 
     # ---------------- loop ----------------
-    step = start
+    step, last = start, start == config.steps
+    generated = sum(r.get("perf/generated_tokens") or 0 for r in read_metrics(run_dir)) if start else 0.0
     with stop_at_step_end() as interrupt:
         for step in range(start + 1, config.steps + 1):
             timings = {"start": time.perf_counter()}
@@ -263,13 +264,16 @@ def train(
                                  timings, means, accelerator)
             if replay is not None:
                 record.update({"replay/stored_trained": union.stored_count, "replay/buffer_size": len(replay)})
+            generated += record["perf/generated_tokens"]
+            last = step == config.steps or (config.max_generated_tokens is not None
+                                            and generated >= config.max_generated_tokens)
             record.update(replica_metrics(model, policy, accelerator))
-            if exact is not None and (step % config.eval.exact_every == 0 or step == config.steps):
+            if exact is not None and (step % config.eval.exact_every == 0 or last):
                 t_exact = time.perf_counter()
                 with full_parameters(model, accelerator):
                     record.update(exact(policy, tokenizer))
                 record["perf/exact_s"] = time.perf_counter() - t_exact
-            if config.eval.every and (step % config.eval.every == 0 or step == config.steps):
+            if config.eval.every and (step % config.eval.every == 0 or last):
                 t_eval = time.perf_counter()
                 with full_parameters(model, accelerator):
                     record.update(evaluate(engine, tokenizer, data, config,
@@ -281,7 +285,7 @@ def train(
             # 5. checkpoint (also when Ctrl-C asked to stop: every rank stops after the same step)
             stop = _any_rank(interrupt["stop"], accelerator)
             every = config.checkpoint.every
-            if (every and step % every == 0) or step == config.steps or stop:
+            if (every and step % every == 0) or last or stop:
                 state = {"step": step, "data_order": order.state_dict(), "run_dir": str(run_dir),
                          "q_source": q_source.state_dict(), "replay": replay.state_dict() if replay else None}
                 save_checkpoint(accelerator, run_dir, step, state, config_yaml, config.checkpoint.keep_last)
@@ -289,12 +293,12 @@ def train(
                 progress.close()
                 writer.close()
                 raise TrainingInterrupted(run_dir, step)
-            if stop_after is not None and step >= stop_after:
+            if last or (stop_after is not None and step >= stop_after):
                 break
     progress.close()
     writer.close()
     accelerator.wait_for_everyone()
-    if config.checkpoint.export_final and accelerator.is_main_process and step == config.steps:
-        export_run(run_dir)  # RUN_DIR/final: the last checkpoint as a Hugging Face folder
+    if config.checkpoint.export_final and accelerator.is_main_process and last:
+        export_run(run_dir, out=run_dir / FINAL_DIR)  # the last checkpoint (steps or max_generated_tokens)
     accelerator.wait_for_everyone()
     return run_dir
