@@ -20,6 +20,10 @@ from tsallis.diagnostics import group_diagnostics
 
 unit = st.floats(0.0, 1.0, allow_nan=False)
 eighths = st.integers(0, 8).map(lambda k: k / 8)  # exact sums: no rounding in means or baselines
+# rewards for the identities between estimators: 0 or at least 1e-100, so that w·K/P̂^(1-q) and P̂^(-q)·w stay far
+# from float64 underflow (subnormal rewards such as 5e-324 hold the identities in exact arithmetic only; the
+# finiteness tests above still draw them from ``unit``)
+moderate = st.one_of(st.just(0.0), st.floats(1e-100, 1.0))
 
 
 @st.composite
@@ -143,7 +147,7 @@ def test_baselines_mean_and_loo_give_weights_summing_to_zero(rewards, q):
 
 
 @settings(max_examples=500)
-@given(rewards=reward_groups(), q=unit, k=st.integers(1, 32), seed=st.integers(0, 2**16),
+@given(rewards=reward_groups(values=moderate), q=unit, k=st.integers(1, 32), seed=st.integers(0, 2**16),
        scheme=st.sampled_from(["multinomial", "systematic"]))
 def test_paft_counts_are_integers_summing_to_k(rewards, q, k, seed, scheme):
     """w = c P̂^(1-q)/K with c_m a count of draws: Σ_m c_m = K where P̂ > 0 (so Σ_m w_m = P̂^(1-q)), failures never drawn."""
@@ -160,7 +164,7 @@ def test_paft_counts_are_integers_summing_to_k(rewards, q, k, seed, scheme):
 
 
 @settings(max_examples=500)
-@given(rewards=reward_groups(), q=unit, baseline=st.sampled_from(["none", "mean", "loo"]))
+@given(rewards=reward_groups(values=moderate), q=unit, baseline=st.sampled_from(["none", "mean", "loo"]))
 def test_garl_is_the_q0_estimator_amplified_per_group(rewards, q, baseline):
     """GARL(q) = P̂^(-q) · GARL(0), group by group (and REINFORCE, RLOO are GARL(0) with their baselines)."""
     p_hat = rewards.mean(1, keepdims=True)

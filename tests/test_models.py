@@ -134,8 +134,11 @@ def test_missing_gguf_package_names_the_install_command(monkeypatch):
 
 
 def test_unknown_model_folder_is_a_clear_error(tmp_path):
-    with pytest.raises(OSError, match="Could not load model"):
+    with pytest.raises(FileNotFoundError, match="no-such-model.*no such folder"):
         load_policy(str(tmp_path / "no-such-model"))
+    (tmp_path / "empty").mkdir()  # a folder that holds no model
+    with pytest.raises(FileNotFoundError, match="empty holds no config.json"):
+        load_policy(str(tmp_path / "empty"))
 
 
 @pytest.mark.slow

@@ -53,11 +53,17 @@ def test_plot_rejects_a_folder_that_is_not_a_run(tmp_path):
         plot_runs([tmp_path], tmp_path / "out")
 
 
-def test_resume_finds_the_newest_matching_run(tmp_path):
+def test_resume_finds_the_newest_matching_run(tmp_path, monkeypatch):
+    """Only runs of this run's name (recipe, estimator, q, seed) are candidates, the newest first; what makes a
+    checkpoint complete is tested in test_reliability_train.py, so here every step folder counts as complete."""
+    from llm.train import checkpoint
+
+    monkeypatch.setattr(checkpoint, "checkpoint_problem", lambda folder, step: None)
     config = load_config(None, ["recipe=demo", "algo.q=0.5", "seed=2", f"output_dir={tmp_path}"])
     for stamp in ("20260101-000000", "20260102-000000"):
-        (tmp_path / config.run_name(stamp) / "checkpoints").mkdir(parents=True)
-    (tmp_path / load_config(None, ["recipe=demo", "seed=3"]).run_name("20270101-000000") / "checkpoints").mkdir(parents=True)
+        (tmp_path / config.run_name(stamp) / "checkpoints" / "step_000001").mkdir(parents=True)
+    other_seed = load_config(None, ["recipe=demo", "seed=3"]).run_name("20270101-000000")
+    (tmp_path / other_seed / "checkpoints" / "step_000001").mkdir(parents=True)
     assert find_resume_dir(config, "latest").name == "demo__garl_q0.5__seed2__20260102-000000"
     with pytest.raises(FileNotFoundError, match="no run named demo__garl_q0.5__seed9__"):
         find_resume_dir(load_config(None, ["recipe=demo", "algo.q=0.5", "seed=9", f"output_dir={tmp_path}"]), "latest")
