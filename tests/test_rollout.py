@@ -230,6 +230,26 @@ def test_left_padding_and_batch_size_do_not_change_rollouts(policy):
         assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("sampling", [
+    SamplingConfig(temperature=1.0, max_new_tokens=10),
+    SamplingConfig(temperature=0.7, top_p=0.9, max_new_tokens=10, stop=("e", " a")),
+], ids=["plain", "top-p-and-stops"])
+def test_shared_prompt_prefill_and_compaction_keep_the_samples(sampling):
+    """share_prompts=True prefills each prompt once and drops finished rows from the batch: the same samples,
+    log-probs within float32 round-off, for rows that end by EOS, by a stop string or at the length cap."""
+    model, tokenizer = tiny_random_policy(seed=0)
+    plain = flat(HFRolloutEngine(model, tokenizer, batch_size=7).generate(PROMPTS, 4, sampling, seed=3))
+    longest = max(plain, key=lambda r: len(r.completion_ids))
+    model.generation_config.eos_token_id = [tokenizer.eos_token_id, longest.completion_ids[2]]  # early ends
+    plain = flat(HFRolloutEngine(model, tokenizer, batch_size=7).generate(PROMPTS, 4, sampling, seed=3))
+    shared = flat(HFRolloutEngine(model, tokenizer, batch_size=7, share_prompts=True).generate(PROMPTS, 4, sampling,
+                                                                                                seed=3))
+    assert len({len(r.completion_ids) for r in plain}) > 1  # rows of unequal length, so compaction happens
+    for a, b in zip(plain, shared, strict=True):
+        assert (a.completion_ids, a.text, a.finish_reason) == (b.completion_ids, b.text, b.finish_reason)
+        assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5, rtol=0)
+
+
 def test_stop_string_cuts_text_and_tokens(policy):
     tokenizer = policy[1]
     greedy = SamplingConfig(temperature=0, max_new_tokens=12)

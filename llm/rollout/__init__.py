@@ -27,7 +27,7 @@ ENGINES = ("hf", "vllm")
 def make_engine(name: str, *, model=None, tokenizer=None, model_name_or_path=None, **kwargs) -> RolloutEngine:
     """Build a rollout engine by name.
 
-    * ``"hf"``: needs ``model`` and ``tokenizer`` (it samples from that very model); kwargs: ``batch_size``.
+    * ``"hf"``: needs ``model`` and ``tokenizer`` (it samples from that very model); kwargs: ``batch_size``, ``share_prompts``.
     * ``"vllm"``: starts vLLM on ``model_name_or_path`` (a folder or hub name; see
       :func:`llm.models.resolve_model`), or, when that is None, on ``model``/``tokenizer`` saved to a temporary
       folder; kwargs go to :class:`VLLMRolloutEngine`.

@@ -29,6 +29,8 @@ batching, where this loop pads every batch to its longest sample.
 
 from __future__ import annotations
 
+import torch
+
 from llm.rollout.base import (
     Rollout,
     SamplingConfig,
@@ -46,7 +48,7 @@ from llm.rollout.sampler import SeededSampler
 class HFRolloutEngine:
     """Batched decode-loop rollouts (see the module docstring)."""
 
-    def __init__(self, model, tokenizer, batch_size: int = 16):
+    def __init__(self, model, tokenizer, batch_size: int = 16, share_prompts: bool = False):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"HFRolloutEngine batch_size must be an integer >= 1, got {batch_size!r}")
         if tokenizer.pad_token_id is None:
@@ -54,6 +56,7 @@ class HFRolloutEngine:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        self.share_prompts = share_prompts
         self.eos_ids = eos_token_ids(model, tokenizer)
 
     def sync_weights(self, model) -> None:
@@ -80,13 +83,18 @@ class HFRolloutEngine:
         self, rows: list[tuple[int, int]], prompt_ids: list[list[int]], sampling: SamplingConfig, seed: int
     ) -> list[Rollout]:
         device = self.model.device
-        input_ids, attention_mask = left_pad([prompt_ids[g] for g, _ in rows], self.tokenizer.pad_token_id)  # (B, P)
+        if self.share_prompts:
+            distinct = list(dict.fromkeys(g for g, _ in rows))  # this batch's prompts, in order
+            prompt_rows = torch.tensor([distinct.index(g) for g, _ in rows], device=device)  # (B,)
+        else:
+            distinct, prompt_rows = [g for g, _ in rows], None
+        input_ids, attention_mask = left_pad([prompt_ids[g] for g in distinct], self.tokenizer.pad_token_id)  # (U, P)
         sampler = SeededSampler([sample_seed(seed, g, m) for g, m in rows], sampling.temperature, sampling.top_p,
                                 sampling.max_new_tokens)
         tokens, logprobs = decode(
             self.model, input_ids.to(device), attention_mask.to(device), sampler,
             max_new_tokens=sampling.max_new_tokens, eos_ids=self.eos_ids, pad_id=self.tokenizer.pad_token_id,
-            stop=StopStringWatch(self.tokenizer, sampling.stop) if sampling.stop else None,
+            stop=StopStringWatch(self.tokenizer, sampling.stop) if sampling.stop else None, rows=prompt_rows,
         )
         rollouts = []
         for (g, m), ids, lps in zip(rows, tokens.tolist(), logprobs.tolist(), strict=True):  # (B, steps) each

@@ -57,9 +57,10 @@ class SeededSampler:
         self.top_p = TopPLogitsWarper(top_p) if top_p < 1.0 else None
         self.uniforms = None if self.temperature == 0 else row_uniforms(seeds, steps)  # (B, steps)
 
-    def __call__(self, logits: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token (B,) long and its log-prob (B,) float32 at generation step ``step`` (0-based), from the raw
-        logits (B, V) of that step, a float32 tensor the sampler may overwrite."""
+    def __call__(self, logits: torch.Tensor, step: int, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token (R,) long and its log-prob (R,) float32 at generation step ``step`` (0-based), from the raw
+        logits (R, V) of that step, a float32 tensor the sampler may overwrite; ``rows`` (R,) names the rows
+        (all B when None)."""
         if self.temperature == 0:
             logp = torch.log_softmax(logits, dim=-1)
             tokens = logits.argmax(dim=-1)
@@ -67,5 +68,6 @@ class SeededSampler:
             scaled = logits.div_(self.temperature)
             logp = torch.log_softmax(scaled, dim=-1)
             probs = logp.exp() if self.top_p is None else torch.softmax(self.top_p(None, scaled), dim=-1)
-            tokens = inverse_cdf_sample(probs, self.uniforms[:, step])
+            uniforms = self.uniforms[:, step] if rows is None else self.uniforms[rows.cpu(), step]
+            tokens = inverse_cdf_sample(probs, uniforms)
         return tokens, logp.gather(-1, tokens[:, None]).squeeze(-1)

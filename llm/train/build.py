@@ -204,7 +204,8 @@ def optimizer_and_scheduler(config: TrainConfig, model):
 def rollout_engine(config: TrainConfig, model, tokenizer):
     """The rollout engine sampling from ``model`` (HF generate, or vLLM with weight sync)."""
     if config.rollout.engine == "hf":
-        return make_engine("hf", model=model, tokenizer=tokenizer, batch_size=config.rollout.batch_size)
+        return make_engine("hf", model=model, tokenizer=tokenizer, batch_size=config.rollout.batch_size,
+                           share_prompts=config.rollout.share_prompts)
     return make_engine("vllm", model=model, tokenizer=tokenizer)
 
 

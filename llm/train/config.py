@@ -158,6 +158,10 @@ class RolloutConfig:
     """Extra stop strings (EOS always stops)."""
     batch_size: StrictInt = Field(64, ge=1)
     """Rows (prompt, sample) per ``generate`` call of the HF engine; raise it on large GPUs."""
+    share_prompts: StrictBool = True
+    """HF engine: prefill each distinct prompt of a batch once for its M samples and drop finished rows from the
+    decode batch (:func:`llm.rollout.decode.decode`'s ``rows``): the same samples, log-probs within float32
+    round-off, less work. False: one prefill per row, the full batch to the end."""
     dynamic_sampling_rounds: StrictInt = Field(0, ge=0)
     """DAPO's dynamic sampling (arXiv 2503.14476): groups whose rewards are all equal are replaced by groups of
     fresh prompts, in up to this many extra generation rounds per step (:mod:`llm.train.dynamic_sampling`). 0:
