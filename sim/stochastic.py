@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.escape import closed_form_escape_time
-from sim.estimator_study import estimator_weights
+from sim.estimator_study import ESTIMATOR_SPECS, estimator_weights
+from tsallis.estimators import estimator_spec
 
 
 def small_m_escape_time(p0: float | np.ndarray, q: float, m: int) -> np.ndarray:
@@ -88,21 +89,32 @@ def train_stochastic(
     lr_runs = np.broadcast_to(np.asarray(lr, dtype=np.float64), (runs,))
     escape = np.full(runs, np.nan)
     steps, history = [0], [policy.success_prob(theta)]
+    current_p = history[0]  # success_prob(theta), None once theta has moved since it was computed
     active = np.ones(runs, dtype=bool)
+    # A step in which no run has a success gives every deterministic estimator zero weights ("no success, no
+    # signal"), so theta stays as it is and the step is only its draws; a random estimator (PAFT) still draws
+    # its resampling uniforms then, so it always runs.
+    spec = ESTIMATOR_SPECS.get(estimator)  # an unknown key reaches estimator_weights, which names the known ones
+    skip_silent_steps = spec is not None and not estimator_spec(spec[0]).needs_generator
     for step in range(1, num_steps + 1):  # sequential in time; samples within a step are vectorised
         idx = np.flatnonzero(active)
         rewards, scores = policy.sample(theta[idx], rng, m)  # (A, M), (A, M, D)
-        weights = estimator_weights(estimator, rewards, q_runs[idx, None], rng, num_resamples)  # (A, M)
-        theta[idx] += lr_runs[idx, None] * np.einsum("am,amd->ad", weights, scores)
-        if stop_at_target:
+        moved = not (skip_silent_steps and not rewards.any())
+        if moved:
+            weights = estimator_weights(estimator, rewards, q_runs[idx, None], rng, num_resamples)  # (A, M)
+            theta[idx] += lr_runs[idx, None] * np.einsum("am,amd->ad", weights, scores)
+            current_p = None
+        if stop_at_target and (moved or step == 1):
             p_active = policy.success_prob(theta[idx])
             done = idx[p_active >= target]
             escape[done] = step
             active[done] = False
         finished = not active.any()  # every run escaped (only with stop_at_target)
         if step % record_every == 0 or step == num_steps or finished:
+            if current_p is None:
+                current_p = policy.success_prob(theta)
             steps.append(step)
-            history.append(policy.success_prob(theta))
+            history.append(current_p)
             if not stop_at_target:
                 newly = np.isnan(escape) & (history[-1] >= target)
                 escape[newly] = step
