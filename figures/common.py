@@ -22,13 +22,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt  # without a display, matplotlib picks the Agg backend by itself
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from llm.atomic import atomic_write_bytes  # noqa: E402
+from llm.atomic import atomic_write_bytes
 
 Q_COLOURS = {0.0: "#1f77b4", 0.25: "#2ca02c", 0.5: "#ff7f0e", 0.75: "#d62728", 1.0: "#9467bd"}
 
@@ -189,7 +186,7 @@ def q_colour(q: float) -> str:
 def plot_escape_medians(ax: plt.Axes, x: np.ndarray, data: Table, mask: np.ndarray, key: str, q: float) -> None:
     """Median escape time with its interquartile range as error bars: GRPO as black stars, GARL by q colour."""
     median = data["median"][mask]
-    err = np.vstack([median - data["q25"][mask], data["q75"][mask] - median])
+    err = np.vstack([median - data["p25"][mask], data["p75"][mask] - median])
     if key == "grpo":
         ax.errorbar(x, median, yerr=err, fmt="k*", ms=9, mfc="none", capsize=2, label="GRPO (TRL std)")
     else:

@@ -38,7 +38,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
             budget = int(20 * small_m_escape_time(P0, q, m) / lr) + 200
             t = train_stochastic(toy, theta0, key, q, m, lr, budget, rng).escape_time
             rows.append({"estimator": key, "q": q, "m": m, "p0": P0, "runs": runs_m, "lr": lr, "median": np.median(t),
-                         "q25": np.quantile(t, 0.25), "q75": np.quantile(t, 0.75),
+                         "p25": np.quantile(t, 0.25), "p75": np.quantile(t, 0.75),
                          "small_m_prediction": small_m_escape_time(P0, q, m), "flow_closed_form": closed_form_escape_time(P0, q)})
     return rows, {"p0": P0, "ms": ms, "runs_at_m<=64": runs, "jump": JUMP, "lr": "min(jump·M^(1-q), 0.25)",
                   "garl_baseline": "mean", "grpo": "TRL: Bessel std (ddof=1), eps=1e-4"}

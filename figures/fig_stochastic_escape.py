@@ -41,7 +41,7 @@ def _run(key: str, qs: tuple[float, ...], lrs: tuple[float, ...], p0s: np.ndarra
     for q, lr, per_q in zip(qs, lrs, times):
         for p0, t in zip(p0s, per_q):
             rows.append({"estimator": key, "q": q, "m": m, "p0": p0, "runs": runs, "lr": lr,
-                         "median": np.median(t), "q25": np.quantile(t, 0.25), "q75": np.quantile(t, 0.75),
+                         "median": np.median(t), "p25": np.quantile(t, 0.25), "p75": np.quantile(t, 0.75),
                          "frac_escaped": float(np.mean(np.isfinite(t))), "small_m_prediction": small_m_escape_time(p0, q, m),
                          "flow_closed_form": closed_form_escape_time(p0, q)})
     return rows

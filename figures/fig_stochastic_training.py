@@ -42,7 +42,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
         escaped_at = np.nan_to_num(res.escape_step, nan=np.inf)  # (R,), inf for runs that never escaped
         for step, p in zip(res.steps, res.p):
             rows.append({"kind": "curve", "series": label, "step": step, "median": np.median(p),
-                         "q25": np.quantile(p, 0.25), "q75": np.quantile(p, 0.75),
+                         "p25": np.quantile(p, 0.25), "p75": np.quantile(p, 0.75),
                          "frac_escaped": float(np.mean(escaped_at <= step))})
         rows.append({"kind": "escape", "series": label, "median_escape_step": np.median(escaped_at),
                      "frac_escaped_at_budget": float(np.mean(escaped_at <= budget)),
@@ -60,7 +60,7 @@ def plot(data: Table, stem: Path) -> None:
     for label in SERIES:
         m = data.where(kind="curve", series=label)
         ax.plot(data["step"][m], data["median"][m], color=COLOURS[label], label=label)
-        ax.fill_between(data["step"][m], data["q25"][m], data["q75"][m], color=COLOURS[label], alpha=0.15)
+        ax.fill_between(data["step"][m], data["p25"][m], data["p75"][m], color=COLOURS[label], alpha=0.15)
         bx.plot(data["step"][m], data["frac_escaped"][m], color=COLOURS[label], label=label)
     for axis in (ax, bx):
         axis.axvline(budget, color="grey", ls="--", lw=0.8)

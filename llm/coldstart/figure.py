@@ -50,9 +50,6 @@ def _band(per_seed: dict[int, dict[int, dict[str, float]]], column: str, x: str)
 def plot_coldstart(curves_csv: Path, stem: Path, x: str = "step", limit: float | None = None) -> list[Path]:
     """Write ``stem``.png and ``stem``.pdf against ``x`` (``step`` or ``generated_tokens``, up to ``limit``);
     return their paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     curves = read_curves(curves_csv)

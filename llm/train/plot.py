@@ -47,9 +47,6 @@ def write_plot_data(runs: list[Path], path: Path) -> list[dict[str, object]]:
 
 def plot_from_csv(csv_path: Path, out_dir: Path) -> list[Path]:
     """Draw ``comparison.png`` and ``comparison.pdf`` from the CSV written by :func:`write_plot_data`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
