@@ -46,7 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sampling.add_argument("--k", type=int, default=4, help="samples per question (the paper reports maj@16)")
     sampling.add_argument("--temperature", type=float, default=0.7)
     sampling.add_argument("--top-p", type=float, default=1.0)
-    sampling.add_argument("--max-new-tokens", type=int, default=256)
+    sampling.add_argument("--max-new-tokens", type=int, default=None,
+                          help=f"completion length limit (default: {DEFAULT_MAX_NEW_TOKENS}; the synthetic task: "
+                               "its own k + L, the only length that can succeed)")
     sampling.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     sampling.add_argument("--seed", type=int, default=0)
     sampling.add_argument("--prompts-per-call", type=int, default=8, help="questions per engine call")
@@ -63,6 +65,18 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
+
+
+DEFAULT_MAX_NEW_TOKENS = 256
+
+
+def default_max_new_tokens(examples) -> int:
+    """The synthetic task's completion length k + L when every example is from it, else DEFAULT_MAX_NEW_TOKENS."""
+    from llm.data.synthetic import BENCHMARK, SyntheticTask, max_new_tokens
+
+    if examples and all(e.benchmark == BENCHMARK for e in examples):
+        return max(max_new_tokens(SyntheticTask.from_mapping(e.metadata["task"])) for e in examples)
+    return DEFAULT_MAX_NEW_TOKENS
 
 
 def _policy(args: argparse.Namespace):
@@ -99,9 +113,10 @@ def run(args: argparse.Namespace) -> int:
         check_file_stem(args.name, "--name")
     config = EvalConfig(k=args.k, seed=args.seed, prompts_per_call=args.prompts_per_call,
                         finqa_strict=args.finqa_strict)
-    sampling = SamplingConfig(temperature=args.temperature, top_p=args.top_p,
-                              max_new_tokens=args.max_new_tokens, stop=tuple(args.stop))
     examples = [e for b in args.benchmark for e in load_examples(args, b)]
+    max_new_tokens = args.max_new_tokens if args.max_new_tokens is not None else default_max_new_tokens(examples)
+    sampling = SamplingConfig(temperature=args.temperature, top_p=args.top_p, max_new_tokens=max_new_tokens,
+                              stop=tuple(args.stop))
     console = Console()
     started = time.perf_counter()
     model, tokenizer, model_name, trained_template = _policy(args)

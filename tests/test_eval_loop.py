@@ -155,3 +155,20 @@ def test_cli_reports_data_errors_without_a_traceback(tmp_path, capsys):
     assert main(["data", "stats", "--benchmark", "hotpotqa", "--data", str(bad), "--closed-book", "--skip-bad",
                  "--tokenizer", "none"]) == 0
     assert "skipped 1 malformed record(s), kept 1" in capsys.readouterr().err
+
+
+def test_tsallis_eval_of_the_synthetic_task_samples_its_completion_length(tmp_path):
+    """Without --max-new-tokens the synthetic task is sampled to exactly k + L tokens, the only length the
+    verifier accepts (a 256-token default made every sample of a trained model fail); others keep 256."""
+    from llm.cli_eval import DEFAULT_MAX_NEW_TOKENS, default_max_new_tokens
+    from llm.data.registry import load_benchmark
+    from llm.data.synthetic import SyntheticTask
+
+    task = SyntheticTask(free_tokens=3)
+    assert default_max_new_tokens(load_benchmark("synthetic", split="dev", task=task)) == 3 + task.prompt_length
+    assert default_max_new_tokens(load_benchmark("hotpotqa", split="dev", closed_book=True)) == DEFAULT_MAX_NEW_TOKENS
+    argv = ["eval", "--tiny-random", "--benchmark", "synthetic", "--limit", "2", "--k", "1", "--out", str(tmp_path),
+            "--name", "synthetic"]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "synthetic.summary.json").read_text())
+    assert summary["run"]["sampling"]["max_new_tokens"] == SyntheticTask().completion_length == 6

@@ -118,6 +118,14 @@ def test_markdown_table_has_one_row_per_estimator():
         assert estimator_spec(name).formula in row and estimator_spec(name).description in row
 
 
+def test_readme_shows_the_registry_table():
+    """The README's estimator table is the registry's (regenerate it with markdown_table() after a change)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert markdown_table().strip() in readme
+
+
 def test_registration_refuses_a_taken_name_or_an_unknown_option():
     with pytest.raises(ValueError, match="estimator 'garl' is already registered"):
         register_estimator(EstimatorName.GARL, formula="x", description="x", options=("q",))(lambda r, o: r)

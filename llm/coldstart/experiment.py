@@ -235,13 +235,13 @@ def summarise(runs: list[dict[str, Any]], arms: tuple[Arm, ...], budget: Budget)
         rows = [r for r in runs if r["estimator"] == arm.label]
         steps = [math.inf if r["escape_step"] is None else float(r["escape_step"]) for r in rows]
         tokens = [math.inf if r["escape_tokens"] is None else float(r["escape_tokens"]) for r in rows]
-        q25, q50, q75 = _quartiles(steps)
+        p25, median, p75 = _quartiles(steps)
         t25, t50, t75 = _quartiles(tokens)
-        medians[arm] = q50
+        medians[arm] = median
         entry = {
             "estimator": arm.label, "q": arm.q_value, "seeds": len(rows),
             "escaped": sum(math.isfinite(s) for s in steps), "frac_escaped": float(np.mean(np.isfinite(steps))),
-            "median_escape_step": q50, "escape_step_p25": q25, "escape_step_p75": q75,
+            "median_escape_step": median, "escape_step_p25": p25, "escape_step_p75": p75,
             "median_escape_tokens": t50, "escape_tokens_p25": t25, "escape_tokens_p75": t75,
             "p0_median": float(np.median([r["p0"] for r in rows])),
             "final_train_p_median": float(np.median([r["final_train_p"] for r in rows])),
