@@ -92,3 +92,19 @@ def test_collect_reads_a_run_only_up_to_the_token_budget(tmp_path):
     [cut], curves = collect([Arm("garl", 0.75)], [run], token_budget=150)
     assert (cut["escape_step"], cut["escape_tokens"], cut["final_train_p"], cut["steps"]) == (None, None, 0.2, 1)
     assert [c["step"] for c in curves] == [0, 1]
+
+
+@pytest.mark.parametrize("remedies", [False, True])
+def test_every_run_of_an_experiment_has_its_own_run_name(tmp_path, remedies):
+    """Run folders are RECIPE__ALGO_qQ__seedS__TIME: a remedy and its plain version (GRPO with and without dynamic
+    sampling, PAFT with and without replay) started in the same second collided before they had their own
+    recipe name (a full --remedies run failed with FileExistsError after 29 of 30 runs)."""
+    from llm.coldstart.base_model import BaseModelSpec
+    from llm.coldstart.experiment import Budget, Experiment
+    from llm.data.synthetic import SyntheticTask
+    from llm.train.config import build_config
+
+    experiment = Experiment(budget=Budget(steps=2, seeds=2), task=SyntheticTask(), base=BaseModelSpec(),
+                            remedies=remedies)
+    names = [build_config(values).run_name("T") for _, values in experiment.run_configs(tmp_path, tmp_path / "base")]
+    assert len(names) == len(set(names)) == 2 * len(experiment.arms)

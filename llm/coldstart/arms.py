@@ -17,6 +17,7 @@ them on a transformer (:mod:`llm.coldstart.experiment`).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,15 @@ class Arm:
         if self.name is not None:
             return self.name
         return self.algo.upper() if self.q is None else f"{self.algo.upper()} q={self.q:g}"
+
+    @property
+    def recipe(self) -> str:
+        """The runs' recipe name: ``coldstart``, or for a named arm (a remedy) ``coldstart-`` and its label as a
+        slug, so that runs of one estimator with and without a remedy never share a run folder name (two
+        started in the same second would collide) and ``tsallis report`` keeps them apart."""
+        if self.name is None:
+            return "coldstart"
+        return "coldstart-" + re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
 
     @property
     def plain(self) -> bool:

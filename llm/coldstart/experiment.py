@@ -102,7 +102,7 @@ class Experiment:
         for seed in range(b.seeds):
             for arm in self.arms:
                 values: dict[str, Any] = {
-                    "recipe": "coldstart", "seed": seed, "steps": b.steps, "prompts_per_step": b.prompts_per_step,
+                    "recipe": arm.recipe, "seed": seed, "steps": b.steps, "prompts_per_step": b.prompts_per_step,
                     "output_dir": str(out / "runs"), "progress": False, "tensorboard": False,
                     "model": {"name": str(base_folder)},
                     "data": {"benchmark": "synthetic", "chat_template": False, "synthetic": self.task.to_dict()},
