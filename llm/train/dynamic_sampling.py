@@ -33,12 +33,13 @@ multi-process run the ranks' rounds must stay in step (e.g. plan on the gathered
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from tsallis._arrays import check_integer
 
 FALLBACKS = ("fill", "partial")
 
@@ -119,8 +120,7 @@ class DynamicBatch:
 
 
 def _check_count(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
+    check_integer(name, value, minimum)
     return int(value)
 
 

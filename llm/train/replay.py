@@ -44,6 +44,7 @@ import torch
 
 from llm.rollout.base import Rollout
 from llm.seeding import derive_seed
+from tsallis._arrays import check_integer
 
 POLICIES = ("fifo", "reservoir")
 
@@ -65,8 +66,7 @@ class StoredCompletion:
 
 
 def _check_index(prompt_index: Any) -> int:
-    if isinstance(prompt_index, bool) or not isinstance(prompt_index, numbers.Integral) or prompt_index < 0:
-        raise ValueError(f"prompt_index must be an integer >= 0, got prompt_index={prompt_index!r}")
+    check_integer("prompt_index", prompt_index, 0)
     return int(prompt_index)
 
 
@@ -86,8 +86,7 @@ class ReplayBuffer:
     """
 
     def __init__(self, capacity: int, policy: str = "fifo", seed: int = 0, threshold: float = 1.0) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, numbers.Integral) or capacity < 1:
-            raise ValueError(f"capacity must be an integer >= 1, got capacity={capacity!r}")
+        check_integer("capacity", capacity, 1)
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {POLICIES}, got policy={policy!r}")
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
