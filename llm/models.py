@@ -192,10 +192,11 @@ def load_policy(
     is converted (:func:`cache_dir`).
     """
     path = resolve_model(model, cache)
-    if looks_like_path(path) and not Path(path).expanduser().exists():
-        raise FileNotFoundError(f"model {model!r}: no such folder {Path(path).expanduser()}")
-    if Path(path).expanduser().is_dir() and not (Path(path).expanduser() / "config.json").is_file():
-        raise FileNotFoundError(f"model {model!r}: {Path(path).expanduser()} holds no config.json; point at a "
+    folder = Path(path).expanduser()
+    if looks_like_path(path) and not folder.exists():
+        raise FileNotFoundError(f"model {model!r}: no such folder {folder}")
+    if folder.is_dir() and not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"model {model!r}: {folder} holds no config.json; point at a "
                                 "Hugging Face model folder (for a training run: RUN_DIR/final, or tsallis export)")
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
