@@ -20,7 +20,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import Check, Table, q_colour, save_figure
+from figures.common import DPI, Check, Table, q_colour, save_figure
 from sim.autoregressive import AutoregressivePolicy
 from sim.escape import loglog_slope, measure_escape_time, predicted_slope
 from sim.estimator_study import analytic_moments, estimator_stats
@@ -63,7 +63,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
 
 
 def plot(data: Table, stem: Path) -> None:
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.5, 4.6))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.5, 4.6), dpi=DPI)
     for key, colour in (("garl_mean", "#ff7f0e"), ("paft", "#d62728")):
         m = data.where(panel="estimator", estimator=key)
         ax.errorbar(data["exact_mean"][m], data["mc_mean"][m], yerr=2 * data["mc_se"][m], fmt="o", ms=3,

@@ -13,7 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import Check, Table, q_colour, save_figure
+from figures.common import DPI, Check, Table, q_colour, save_figure
 from sim.estimator_study import analytic_moments, estimator_stats
 from sim.policies import OneLogit
 
@@ -61,7 +61,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
 
 
 def plot(data: Table, stem: Path) -> None:
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), dpi=DPI)
     for ax, panel, xcol, xlabel in ((axes[0], "vs_m", "m", "group size M"),
                                     (axes[1], "vs_p", "p", "success probability P")):
         for key in [k for k in KEYS if data.where(panel=panel, estimator=k).any()]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import Check, Table, save_figure
+from figures.common import DPI, Check, Table, save_figure
 from sim.escape import fit_slope, measure_escape_time, predicted_slope
 from sim.policies import KArmedSoftmax, OneLogit
 
@@ -43,7 +43,7 @@ def _fits(data: Table, toy: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 
 
 def plot(data: Table, stem: Path) -> None:
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=DPI)
     grid = np.linspace(0, 1, 101)
     ax.plot(grid, [predicted_slope(q) for q in grid], "k-", lw=1, label="predicted −(1−q)")
     for toy, marker in (("one_logit", "o"), (f"k_armed_{NUM_ARMS}", "s")):

@@ -15,7 +15,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import Check, Table, q_colour, save_figure
+from figures.common import DPI, Check, Table, q_colour, save_figure
 from sim.escape import (
     asymptotic_escape_time,
     closed_form_escape_time,
@@ -77,7 +77,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
 
 
 def plot(data: Table, stem: Path) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), dpi=DPI, sharey=True)
     for ax, toy, title in zip(axes, ("one_logit", f"k_armed_{NUM_ARMS}"), ("one logit, P = σ(θ)",
                                                                           f"{NUM_ARMS}-armed softmax, one correct arm")):
         for q in np.unique(data["q"][data.where(toy=toy)]):

@@ -13,7 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import Check, Table, plot_escape_medians, q_colour, save_figure
+from figures.common import DPI, Check, Table, plot_escape_medians, q_colour, save_figure
 from figures.fig_stochastic_escape import JUMP
 from sim.escape import closed_form_escape_time
 from sim.policies import OneLogit
@@ -45,7 +45,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
 
 
 def plot(data: Table, stem: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6.8, 4.6))
+    fig, ax = plt.subplots(figsize=(6.8, 4.6), dpi=DPI)
     for key, q in SERIES:
         m = data.where(estimator=key, q=q)
         ms = data["m"][m]

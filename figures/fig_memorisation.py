@@ -16,7 +16,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import Check, Table, q_colour, save_figure
+from figures.common import DPI, Check, Table, q_colour, save_figure
 from sim.memorisation import track_flow
 from sim.policies import LinearSoftmaxPrompts
 
@@ -47,7 +47,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
 
 
 def plot(data: Table, stem: Path) -> None:
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.5, 4.4), sharex=True)
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.5, 4.4), dpi=DPI, sharex=True)
     for q in np.unique(data["q"]):
         m = data.where(q=q)
         ax.plot(data["t"][m], data["clean_p"][m], color=q_colour(q), label=f"q = {q:g}")

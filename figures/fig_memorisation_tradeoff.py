@@ -19,7 +19,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import Check, Table, q_colour, save_figure
+from figures.common import DPI, Check, Table, q_colour, save_figure
 from figures.fig_memorisation import HORIZON, make_toy
 from sim.memorisation import optimum, track_flow
 from sim.policies import LinearSoftmaxPrompts
@@ -56,7 +56,7 @@ def _optimum_stats(data: Table, column: str) -> tuple[np.ndarray, np.ndarray, np
 
 
 def plot(data: Table, stem: Path) -> None:
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.5, 4.4))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.5, 4.4), dpi=DPI)
     m = data.where(regime="along_training")
     ax.plot(data["noise_mass"][m], data["escape_time"][m], "-", color="grey", lw=0.8)
     for q, nm, esc in zip(data["q"][m], data["noise_mass"][m], data["escape_time"][m]):

@@ -17,7 +17,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import Check, Table, plot_escape_medians, q_colour, save_figure
+from figures.common import DPI, Check, Table, plot_escape_medians, q_colour, save_figure
 from sim.escape import closed_form_escape_time, loglog_slope
 from sim.policies import OneLogit
 from sim.stochastic import small_m_escape_time, train_stochastic
@@ -77,7 +77,7 @@ def _series(data: Table, regime: str) -> list[tuple[str, float, np.ndarray]]:
 
 
 def plot(data: Table, stem: Path) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.6))
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.6), dpi=DPI)
     for ax, regime, line_col, title in (
         (axes[0], "small_m", "small_m_prediction", f"(a) M = {SMALL_M}: p0 << 1/M (finite-M cap)"),
         (axes[1], "large_m", "flow_closed_form", f"(b) M = {int(data['m'][data.where(regime='large_m')][0])}: M >> 1/p0"),

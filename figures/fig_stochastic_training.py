@@ -15,7 +15,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import Check, Table, save_figure
+from figures.common import DPI, Check, Table, save_figure
 from sim.autoregressive import AutoregressivePolicy
 from sim.stochastic import train_stochastic
 
@@ -54,7 +54,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
 
 
 def plot(data: Table, stem: Path) -> None:
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.5, 4.4))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.5, 4.4), dpi=DPI)
     budget = data["budget"][data.where(kind="escape")][0]
     p0 = data["p0"][data.where(kind="escape")][0]
     for label in SERIES:

@@ -11,7 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import Check, Table, q_colour, save_figure
+from figures.common import DPI, Check, Table, q_colour, save_figure
 from sim.escape import loglog_slope
 from sim.flow import gradient_steps, integrate_flow
 from sim.policies import KArmedSoftmax, OneLogit
@@ -48,7 +48,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
 
 
 def plot(data: Table, stem: Path) -> None:
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=DPI)
     for toy, style in (("one_logit", "-"), ("k_armed_5", "--")):
         for q in np.unique(data["q"][data.where(panel="flow", toy=toy)]):
             m = data.where(panel="flow", toy=toy, q=q)

@@ -16,7 +16,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import Check, Table, save_figure
+from figures.common import DPI, Check, Table, save_figure
 from sim.estimator_study import analytic_moments, estimator_stats
 from sim.policies import KArmedSoftmax
 
@@ -54,7 +54,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
 
 
 def plot(data: Table, stem: Path) -> None:
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.4))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.4), dpi=DPI)
     for key in KEYS:
         m = data.where(estimator=key)
         if key != "grpo":

@@ -14,8 +14,7 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
-from llm.coldstart.base_model import BaseModelSpec
-from llm.coldstart.experiment import FULL, QUICK
+from llm.coldstart.settings import FULL, QUICK, BaseModelSpec
 
 
 def register(subparsers) -> None:

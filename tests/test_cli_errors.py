@@ -86,3 +86,24 @@ def test_unused_estimator_options_are_noted(capsys):
     assert main(["train", DEMO, "--set", "algo.name=paft", "--set", "algo.baseline=loo", "--dry-run"]) == 0
     assert "algo.baseline='loo' is ignored by algo.name='paft', which reads q, num_resamples, resampling" in \
         capsys.readouterr().err
+
+
+def _subcommands(parser) -> set[str]:
+    return {name for action in parser._actions if action.dest == "command" for name in action.choices}
+
+
+def test_only_the_named_subcommand_is_loaded_and_every_one_otherwise():
+    """``tsallis figures ...`` builds the figures plug-in alone (no trainer import); help and typos see all."""
+    from tsallis.cli import build_parser
+
+    everything = {"coldstart", "data", "eval", "export", "figures", "plot", "report", "train"}
+    assert _subcommands(build_parser(["--debug", "figures", "--quick"])) == {"figures"}
+    assert _subcommands(build_parser(["--help"])) == everything
+    assert _subcommands(build_parser(["figurs"])) == everything
+
+
+def test_a_mistyped_subcommand_lists_every_one(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["figurs"])
+    assert stop.value.code == 2
+    assert "choose from 'coldstart', 'data', 'eval', 'export', 'figures', 'plot', 'report', 'train'" in capsys.readouterr().err

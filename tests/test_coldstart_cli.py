@@ -99,8 +99,8 @@ def test_every_run_of_an_experiment_has_its_own_run_name(tmp_path, remedies):
     """Run folders are RECIPE__ALGO_qQ__seedS__TIME: a remedy and its plain version (GRPO with and without dynamic
     sampling, PAFT with and without replay) started in the same second collided before they had their own
     recipe name (a full --remedies run failed with FileExistsError after 29 of 30 runs)."""
-    from llm.coldstart.base_model import BaseModelSpec
-    from llm.coldstart.experiment import Budget, Experiment
+    from llm.coldstart.experiment import Experiment
+    from llm.coldstart.settings import BaseModelSpec, Budget
     from llm.data.synthetic import SyntheticTask
     from llm.train.config import build_config
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.autoregressive import AutoregressivePolicy
-from sim.policies import KArmedSoftmax, LinearSoftmaxPrompts, OneLogit
+from sim.policies import KArmedSoftmax, LinearSoftmaxPrompts, OneLogit, softmax
 
 
 def finite_difference(fn, theta: np.ndarray, h: float = 1e-6) -> np.ndarray:
@@ -153,3 +153,14 @@ def test_autoregressive_monte_carlo_matches_enumeration():
 def test_autoregressive_rejects_too_many_sequences():
     with pytest.raises(ValueError, match="exceeds"):
         AutoregressivePolicy(vocab=10, length=6)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(-700, 700), min_size=1, max_size=12), st.integers(1, 3))
+def test_softmax_is_scipys_to_the_last_bit(logits, rows):
+    """The policies' numpy softmax computes scipy.special.softmax's formula: identical floats, any shape."""
+    from scipy.special import softmax as scipy_softmax
+
+    table = np.tile(np.array(logits), (rows, 1)) + np.arange(rows)[:, None]
+    assert np.array_equal(softmax(table, axis=-1), scipy_softmax(table, axis=-1))
+    assert np.array_equal(softmax(table, axis=0), scipy_softmax(table, axis=0))

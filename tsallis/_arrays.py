@@ -102,6 +102,8 @@ def check_q(q: Any) -> None:
     """Raise ``ValueError`` unless the Tsallis index q (a number or a numeric array, not a bool) lies in [0, 1]."""
     if _is_bool(q):
         raise ValueError(f"q must be a number in [0, 1], not a bool; got q={q!r}")
+    if isinstance(q, numbers.Real) and 0.0 <= q <= 1.0:  # a valid plain number (NaN fails the comparison)
+        return
     if not array_api_compat.is_torch_array(q):
         try:
             kind = np.asarray(q).dtype.kind

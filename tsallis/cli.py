@@ -20,8 +20,12 @@ from importlib.metadata import entry_points, version
 ENTRY_POINT_GROUP = "tsallis.commands"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Create the top-level parser and let every registered plug-in add its subcommand."""
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """Create the top-level parser and let the registered plug-ins add their subcommands.
+
+    When ``argv`` names a subcommand (its first word that is not an option), only that plug-in is loaded, so
+    ``tsallis figures`` does not import the trainer; otherwise (``--help``, a typo) every plug-in is.
+    """
     parser = argparse.ArgumentParser(
         prog="tsallis",
         description="Post-training on the Tsallis loss continuum: q = 0 is RLVR, q = 1 is log marginal likelihood.",
@@ -29,7 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('tsallis-continuum')}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+    plugins = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+    command = next((word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")), None)
+    chosen = [entry for entry in plugins if entry.name == command]
+    for entry in chosen or plugins:
         entry.load()(subparsers)
     return parser
 
@@ -51,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     Returns the subcommand's exit code; 2 for a user error (module docstring), 130 after Ctrl-C.
     """
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()

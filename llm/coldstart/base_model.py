@@ -30,48 +30,17 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
+from llm.coldstart.settings import BaseModelSpec
 from llm.data.synthetic import STRATEGY_TOKENS, SyntheticTask, make_examples, synthetic_tokenizer
 
 MANIFEST = "base_model.json"
-
-
-@dataclass(frozen=True)
-class BaseModelSpec:
-    """How the base model is built and pre-trained (module docstring)."""
-
-    p0: float = 1e-3
-    """Probability of the verified strategy ``r`` after pre-training: P_θ(x) ≈ p0 for every prompt."""
-    hidden_size: int = 64
-    """Model width (head_dim 32, so vLLM's CPU attention accepts it)."""
-    num_layers: int = 2
-    """Decoder layers."""
-    steps: int = 600
-    """Pre-training steps (AdamW)."""
-    batch_size: int = 128
-    """Sequences per pre-training step."""
-    lr: float = 3e-3
-    """Pre-training learning rate (constant)."""
-    seed: int = 0
-    """Seeds the initial weights and the pre-training data."""
-
-    def __post_init__(self) -> None:
-        if isinstance(self.p0, bool) or not isinstance(self.p0, (int, float)) or not 0.0 < self.p0 < 0.5:
-            raise ValueError(f"base model: p0 must be a number in (0, 0.5) (a cold start), got p0={self.p0!r}")
-        for name in ("hidden_size", "num_layers", "steps", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"base model: {name} must be an integer >= 1, got {name}={value!r}")
-        if self.hidden_size % 32:
-            raise ValueError(f"base model: hidden_size must be a multiple of 32 (head_dim 32), got {self.hidden_size}")
-        if not self.lr > 0:
-            raise ValueError(f"base model: lr must be > 0, got lr={self.lr!r}")
 
 
 def model_config(tokenizer, spec: BaseModelSpec, max_positions: int) -> LlamaConfig:

@@ -34,41 +34,15 @@ import numpy as np
 
 from llm.atomic import check_writable_folder
 from llm.coldstart.arms import CLEAN_ARMS, NOISE_ARMS, REMEDY_ARMS, Arm, predictions
-from llm.coldstart.base_model import BaseModelSpec, base_model_folder
+from llm.coldstart.base_model import base_model_folder
 from llm.coldstart.exact import ESCAPE_LEVEL
+from llm.coldstart.settings import BaseModelSpec, Budget
 from llm.data.synthetic import SyntheticTask, write_task_file
 
 RUN_COLUMNS = ("estimator", "q", "seed", "p0", "escape_step", "escape_tokens", "final_train_p", "final_heldout_p",
                "final_heldout_accuracy", "final_clean_p", "final_corrupted_p", "generated_tokens", "steps", "run")
 CURVE_COLUMNS = ("estimator", "q", "seed", "step", "train_p_mean", "heldout_p_mean", "clean_p_mean",
                  "corrupted_p_mean", "generated_tokens")
-
-
-@dataclass(frozen=True)
-class Budget:
-    """What every arm gets: the same steps, G, M, learning rate and optimiser."""
-
-    steps: int
-    """Training steps per run."""
-    seeds: int
-    """Runs per arm (seeds 0..seeds-1: rollouts, data order, PAFT resampling)."""
-    prompts_per_step: int = 8
-    """G."""
-    num_samples: int = 16
-    """M, the paper's group size; deep cold start needs P ≪ 1/M."""
-    lr: float = 0.01
-    """Learning rate of every arm."""
-    optimizer: str = "sgd"
-    """``sgd`` (plain gradient steps, the regime of the sim/ predictions) or ``adamw``."""
-    max_grad_norm: float = 10.0
-    """Gradient clipping. 10 clips only outliers after escape; the trainer's default 1.0 would clip every
-    cold-phase update of GARL q ≥ 0.75 (measured pre-clip norms 1.3 to 3.8), capping the amplification under test."""
-    exact_every: int = 10
-    """Steps between exact evaluations (and the escape step's resolution)."""
-
-
-QUICK = Budget(steps=150, seeds=3)
-FULL = Budget(steps=400, seeds=5)
 
 
 @dataclass(frozen=True)
