@@ -40,28 +40,33 @@ def _rational(value: float) -> sp.Rational:
     return r
 
 
+def _integral_from_p0(integrand: sp.Expr, q: float, target: float) -> sp.Expr:
+    """∫_{p0}^{target} integrand dP = F(target) - F(p0) in ``p0_sym``, with F sympy's antiderivative (the
+    integrands here are continuous on (0, 1), so the fundamental theorem of calculus applies; a third of the
+    time of sympy's definite integral)."""
+    antiderivative = sp.integrate(integrand, P)
+    if antiderivative.has(sp.Integral):
+        raise ArithmeticError(f"sympy found no antiderivative of {integrand} at q={q}")
+    tr = sp.nsimplify(target, rational=True)
+    return antiderivative.subs(P, tr) - antiderivative.subs(P, p0_sym)
+
+
 @lru_cache(maxsize=None)
 def escape_time_expr(q: float, target: float = 0.5) -> sp.Expr:
-    """Exact T(p0; q) = ∫_{p0}^{target} P^(q-2)(1-P)^(-2) dP = F(target) - F(p0) as a sympy expression in
-    ``p0_sym``, with F a sympy antiderivative of the integrand (continuous on (0, 1), so the fundamental
-    theorem of calculus applies; a third of the time of sympy's definite integral).
+    """Exact T(p0; q) = ∫_{p0}^{target} P^(q-2)(1-P)^(-2) dP as a sympy expression in ``p0_sym``.
 
     sympy writes the antiderivative with log(P - 1), so the expression is complex-valued with a
     constant imaginary part that cancels between the limits; :func:`closed_form_escape_time` takes
     the real part and checks that the imaginary part vanishes.
     """
-    qr, tr = _rational(q), sp.nsimplify(target, rational=True)
-    antiderivative = sp.integrate(P ** (qr - 2) * (1 - P) ** (-2), P)
-    if antiderivative.has(sp.Integral):
-        raise ArithmeticError(f"sympy found no antiderivative of the escape-time integrand at q={q}")
-    return antiderivative.subs(P, tr) - antiderivative.subs(P, p0_sym)
+    qr = _rational(q)
+    return _integral_from_p0(P ** (qr - 2) * (1 - P) ** (-2), q, target)
 
 
 @lru_cache(maxsize=None)
 def asymptotic_expr(q: float, target: float = 0.5) -> sp.Expr:
     """Small-p0 asymptotics ∫_{p0}^{target} P^(q-2) dP (the integrand's leading term), in ``p0_sym``."""
-    qr, tr = _rational(q), sp.nsimplify(target, rational=True)
-    return sp.simplify(sp.integrate(P ** (qr - 2), (P, p0_sym, tr)))
+    return _integral_from_p0(P ** (_rational(q) - 2), q, target)
 
 
 @lru_cache(maxsize=None)
