@@ -1,4 +1,5 @@
-"""Shared plumbing of the figure scripts: data files, sidecars, saving plots and the checks they report.
+"""Shared plumbing of the figure scripts: data files, sidecars and the checks they report (plots are saved by
+:func:`llm.figure_files.save_figure`).
 
 Every figure module in :mod:`figures` defines
 
@@ -26,10 +27,6 @@ import matplotlib.pyplot as plt  # without a display, matplotlib picks the Agg b
 import numpy as np
 
 from llm.atomic import atomic_write_bytes
-
-DPI = 150
-"""Resolution of every PNG; figures are also made at it (``plt.subplots(dpi=DPI)``), so that their layout
-measures the text at the resolution it is drawn in: once, not at two."""
 
 Q_COLOURS = {0.0: "#1f77b4", 0.25: "#2ca02c", 0.5: "#ff7f0e", 0.75: "#d62728", 1.0: "#9467bd"}
 
@@ -167,25 +164,6 @@ def write_sidecar(path: Path, name: str, config: dict[str, Any], seed: int, quic
     """JSON beside the CSV: the figure's config, seed, quick flag and the git commit that produced it."""
     payload = {"figure": name, "seed": seed, "quick": quick, "git_commit": git_commit(), "config": config}
     atomic_write_bytes(path, (json.dumps(payload, indent=2, sort_keys=True, default=_format) + "\n").encode())
-
-
-def save_figure(fig: plt.Figure, stem: Path) -> list[Path]:
-    """Save ``fig`` as ``stem.png`` (150 dpi) and ``stem.pdf`` atomically, with no timestamps (reproducible).
-
-    The plot function lays the figure out (``tight_layout``) and the files keep its size: cropping to the tight
-    bounding box, or the placeholder layout engine ``tight_layout`` leaves behind, would each make every
-    ``savefig`` lay the figure out once more (tick labels and all), a third of the drawing time.
-    """
-    fig.set_layout_engine(None)
-    paths = []
-    for ext, metadata in (("png", {"Software": None}), ("pdf", {"CreationDate": None, "Producer": None})):
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format=ext, dpi=DPI, metadata=metadata)
-        path = stem.with_suffix(f".{ext}")
-        atomic_write_bytes(path, buffer.getvalue())
-        paths.append(path)
-    plt.close(fig)
-    return paths
 
 
 def q_colour(q: float) -> str:

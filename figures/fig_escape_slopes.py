@@ -11,7 +11,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import DPI, Check, Table, save_figure
+from figures.common import Check, Table
+from llm.figure_files import DPI, save_figure
 from sim.escape import fit_slope, measure_escape_time, predicted_slope
 from sim.policies import KArmedSoftmax, OneLogit
 

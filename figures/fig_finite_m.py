@@ -13,8 +13,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import DPI, Check, Table, plot_escape_medians, q_colour, save_figure
+from figures.common import Check, Table, plot_escape_medians, q_colour
 from figures.fig_stochastic_escape import JUMP
+from llm.figure_files import DPI, save_figure
 from sim.escape import closed_form_escape_time
 from sim.policies import OneLogit
 from sim.stochastic import small_m_escape_time, train_stochastic

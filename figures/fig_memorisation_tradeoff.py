@@ -19,8 +19,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import DPI, Check, Table, q_colour, save_figure
+from figures.common import Check, Table, q_colour
 from figures.fig_memorisation import HORIZON, make_toy
+from llm.figure_files import DPI, save_figure
 from sim.memorisation import optimum, track_flow
 from sim.policies import LinearSoftmaxPrompts
 

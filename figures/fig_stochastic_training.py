@@ -15,7 +15,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import DPI, Check, Table, save_figure
+from figures.common import Check, Table
+from llm.figure_files import DPI, save_figure
 from sim.autoregressive import AutoregressivePolicy
 from sim.stochastic import train_stochastic
 

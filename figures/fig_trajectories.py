@@ -11,7 +11,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import DPI, Check, Table, q_colour, save_figure
+from figures.common import Check, Table, q_colour
+from llm.figure_files import DPI, save_figure
 from sim.escape import loglog_slope
 from sim.flow import gradient_steps, integrate_flow
 from sim.policies import KArmedSoftmax, OneLogit

@@ -16,7 +16,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import DPI, Check, Table, save_figure
+from figures.common import Check, Table
+from llm.figure_files import DPI, save_figure
 from sim.estimator_study import analytic_moments, estimator_stats
 from sim.policies import KArmedSoftmax
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from llm.coldstart.exact import ESCAPE_LEVEL
+from llm.figure_files import DPI, save_figure
 
 COLOURS = {"GRPO": "#7f7f7f", "RLOO": "#1f77b4", "GARL q=0": "#1f77b4", "GARL q=0.5": "#ff7f0e",
            "GARL q=0.75": "#d62728", "GARL q=1": "#9467bd", "PAFT q=0.75": "#2ca02c",
@@ -54,7 +55,7 @@ def plot_coldstart(curves_csv: Path, stem: Path, x: str = "step", limit: float |
 
     curves = read_curves(curves_csv)
     noisy = any("clean_p_mean" in v for arm in curves.values() for run in arm.values() for v in run.values())
-    fig, (ax_p, ax_esc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax_p, ax_esc) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=DPI)
     for label, per_seed in curves.items():
         colour = COLOURS.get(label)
         column = "clean_p_mean" if noisy else "train_p_mean"
@@ -87,8 +88,4 @@ def plot_coldstart(curves_csv: Path, stem: Path, x: str = "step", limit: float |
         ax.grid(alpha=0.3)
     ax_p.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-    for path in paths:
-        fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, stem)

@@ -16,7 +16,8 @@ import io
 from collections import defaultdict
 from pathlib import Path
 
-from llm.atomic import atomic_write_bytes, atomic_write_text
+from llm.atomic import atomic_write_text
+from llm.figure_files import DPI, save_figure
 from llm.train.aggregate import bootstrap_interval
 from llm.train.report import group_runs, read_run
 
@@ -58,7 +59,8 @@ def plot_from_csv(csv_path: Path, out_dir: Path) -> list[Path]:
     metrics = [m for m in PANELS if m in series] + sorted(m for m in series if m.startswith("eval/"))
     labels = sorted({label for metric in series.values() for label in metric})
     colors = {label: f"C{i % 10}" for i, label in enumerate(labels)}  # one colour per setting in every panel
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4 + 0.2 * len(labels)), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4 + 0.2 * len(labels)), dpi=DPI,
+                             squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for label in sorted(series[metric]):
             runs = series[metric][label]
@@ -79,13 +81,7 @@ def plot_from_csv(csv_path: Path, out_dir: Path) -> list[Path]:
     rows = -(-len(lines) // 2)  # two settings per legend row, below the panels
     fig.legend(list(lines.values()), list(lines), loc="lower center", ncol=2, fontsize=7, frameon=False)
     fig.tight_layout(rect=(0, 0.06 * rows + 0.02, 1, 1))
-    paths = [out_dir / "comparison.png", out_dir / "comparison.pdf"]
-    for path in paths:
-        image = io.BytesIO()
-        fig.savefig(image, format=path.suffix[1:], dpi=150)
-        atomic_write_bytes(path, image.getvalue())
-    plt.close(fig)
-    return paths
+    return save_figure(fig, out_dir / "comparison")
 
 
 def plot_runs(runs: list[Path], out_dir: Path) -> list[Path]:

@@ -1,0 +1,28 @@
+"""llm.figure_files.save_figure: PNG + PDF, the same bytes for the same figure, no timestamps, figure closed."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+from llm.figure_files import DPI, save_figure
+
+
+def _figure():
+    fig, ax = plt.subplots(figsize=(4, 3), dpi=DPI)
+    ax.loglog([1e-6, 1e-3, 1.0], [1.0, 10.0, 1e3], "o-", label="$T \\propto p_0^{-1}$")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def test_both_files_are_written_reproducibly_and_the_figure_is_closed(tmp_path):
+    first = _figure()
+    paths = save_figure(first, tmp_path / "a")
+    assert [p.name for p in paths] == ["a.png", "a.pdf"]
+    assert not plt.fignum_exists(first.number)
+    save_figure(_figure(), tmp_path / "b")
+    for ext in ("png", "pdf"):
+        assert (tmp_path / f"a.{ext}").read_bytes() == (tmp_path / f"b.{ext}").read_bytes(), ext
+    assert b"CreationDate" not in (tmp_path / "a.pdf").read_bytes()
+    assert (tmp_path / "a.png").read_bytes()[16:24] == (4 * DPI).to_bytes(4, "big") + (3 * DPI).to_bytes(4, "big")
+    assert not list(tmp_path.glob(".*tmp"))  # written atomically: no temporary file left behind
