@@ -2,9 +2,10 @@
 
 Usage::
 
-    tsallis figures [--only NAME ...] [--out DIR] [--quick] [--seed N]
+    tsallis figures [--only NAME ...] [--out DIR] [--quick] [--seed N] [--jobs N] [--formats png pdf]
 
-Writes ``DIR/NAME.{png,pdf,csv,json}`` per figure and ``DIR/summary.csv`` with every check
+Writes ``DIR/NAME.{png,pdf,csv,json}`` per figure (``--quick``: PNG only, unless ``--formats`` says otherwise)
+and ``DIR/summary.csv`` with every check
 (measured value, its relation to the prediction: ≈ within a tolerance, a bound ≤ ≥ < >, or info; the
 prediction or bound, the tolerance for ≈, pass/fail); exits 1 if any check fails.
 """
@@ -25,17 +26,26 @@ from threadpoolctl import threadpool_limits
 
 from figures.common import Check, run_figure, summary_rows, write_rows
 from figures.registry import FIGURE_NAMES, load_figure
+from llm.figure_files import FORMATS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("figures", help="regenerate the theory figures from the simulator (sim/)")
     p.add_argument("--only", nargs="+", metavar="NAME", choices=FIGURE_NAMES, help="regenerate only these figures")
     p.add_argument("--out", type=Path, default=Path("docs/figures"), help="output folder (default docs/figures)")
-    p.add_argument("--quick", action="store_true", help="smaller grids and fewer Monte Carlo samples (for tests)")
+    p.add_argument("--quick", action="store_true",
+                   help="smaller grids and fewer Monte Carlo samples, PNG only (for tests and a first look)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                    help="figures computed in parallel, one process each (default: min(2, CPUs)); 1 = in-process")
+    p.add_argument("--formats", nargs="+", choices=FORMATS, default=None,
+                   help="image files per figure (default: png pdf; with --quick: png)")
     p.set_defaults(func=run)
+
+
+def default_formats(quick: bool) -> tuple[str, ...]:
+    """PNG and PDF for the full run; PNG alone for --quick (a PDF costs as much again to draw as its PNG)."""
+    return ("png",) if quick else FORMATS
 
 
 SUMMARY_COLUMNS = ("figure", "claim", "regime", "measured", "rel", "predicted", "tol", "ok")
@@ -58,21 +68,22 @@ def summary_table(checks: list[Check], title: str) -> RichTable:
     return table
 
 
-def _run_one(name: str, out: Path, quick: bool, seed: int) -> tuple[str, list[Check], float]:
+def _run_one(name: str, out: Path, quick: bool, seed: int, formats: tuple[str, ...]) -> tuple[str, list[Check], float]:
     """Regenerate one figure with single-threaded BLAS (the toys' matrices are small; threads only contend)."""
     start = time.perf_counter()
     with threadpool_limits(limits=1):
-        checks = run_figure(load_figure(name), out, quick, seed)
+        checks = run_figure(load_figure(name), out, quick, seed, formats)
     return name, checks, time.perf_counter() - start
 
 
 def regenerate(names: list[str], out: Path, quick: bool, seed: int, console: Console,
-               jobs: int = 1) -> tuple[list[Check], dict[str, float]]:
-    """Run the named figures (``jobs`` processes) with a progress bar; returns the checks in registry order
-    and the seconds each figure took. Each figure seeds its own generator, so the output does not depend
+               jobs: int = 1, formats: tuple[str, ...] | None = None) -> tuple[list[Check], dict[str, float]]:
+    """Run the named figures (``jobs`` processes) with a progress bar, saving each in ``formats`` (None: the
+    default for ``quick``); returns the checks in registry order and the seconds each figure took. Each figure seeds its own generator, so the output does not depend
     on ``jobs`` or on the order in which figures finish."""
     if jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got jobs={jobs!r}")
+    formats = default_formats(quick) if formats is None else tuple(dict.fromkeys(formats))
     results: dict[str, tuple[list[Check], float]] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TimeElapsedColumn())
@@ -81,12 +92,12 @@ def regenerate(names: list[str], out: Path, quick: bool, seed: int, console: Con
         if jobs == 1:
             for name in names:
                 progress.update(task, description=f"{name:<28}")
-                _, checks, seconds = _run_one(name, out, quick, seed)
+                _, checks, seconds = _run_one(name, out, quick, seed, formats)
                 results[name] = (checks, seconds)
                 progress.advance(task)
         else:
             with ProcessPoolExecutor(max_workers=jobs) as pool:
-                futures = [pool.submit(_run_one, name, out, quick, seed) for name in names]
+                futures = [pool.submit(_run_one, name, out, quick, seed, formats) for name in names]
                 for future in as_completed(futures):
                     name, checks, seconds = future.result()
                     results[name] = (checks, seconds)
@@ -100,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console(width=160)
     names = list(args.only) if args.only else list(FIGURE_NAMES)
     start = time.perf_counter()
-    checks, seconds = regenerate(names, args.out, args.quick, args.seed, console, args.jobs)
+    checks, seconds = regenerate(names, args.out, args.quick, args.seed, console, args.jobs, args.formats)
     total = time.perf_counter() - start
     write_rows(args.out / "summary.csv", summary_rows(checks))
     console.print(summary_table(checks, f"verified claims ({'quick' if args.quick else 'full'} run, seed {args.seed})"))

@@ -5,7 +5,7 @@ Every figure module in :mod:`figures` defines
 
 * ``NAME``: the file stem (``NAME.csv``, ``NAME.json``, ``NAME.png``, ``NAME.pdf``),
 * ``compute(quick, seed) -> (rows, config)``: runs the simulation; ``rows`` is a list of flat dicts,
-* ``plot(data, path_stem)``: draws the figure from the table read back from the CSV, and
+* ``plot(data) -> Figure``: draws the figure from the table read back from the CSV (:func:`run_figure` saves it), and
 * ``checks(data) -> list[Check]``: the numbers that verify the figure's claim, each with its relation to
   the prediction (≈ within a tolerance, a bound ≤ ≥ < >, or info),
 
@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt  # without a display, matplotlib picks the Agg b
 import numpy as np
 
 from llm.atomic import atomic_write_bytes
+from llm.figure_files import FORMATS, save_figure
 
 Q_COLOURS = {0.0: "#1f77b4", 0.25: "#2ca02c", 0.5: "#ff7f0e", 0.75: "#d62728", 1.0: "#9467bd"}
 
@@ -181,15 +182,16 @@ def plot_escape_medians(ax: plt.Axes, x: np.ndarray, data: Table, mask: np.ndarr
         ax.errorbar(x, median, yerr=err, fmt="o", color=q_colour(q), ms=4, capsize=2, label=f"GARL q = {q:g}")
 
 
-def run_figure(module: ModuleType, out_dir: Path, quick: bool, seed: int) -> list[Check]:
-    """compute -> write CSV + JSON sidecar -> plot from the CSV -> checks from the CSV."""
+def run_figure(module: ModuleType, out_dir: Path, quick: bool, seed: int,
+               formats: tuple[str, ...] = FORMATS) -> list[Check]:
+    """compute -> write CSV + JSON sidecar -> plot from the CSV (saved in ``formats``) -> checks from the CSV."""
     out_dir = Path(out_dir)
     rows, config = module.compute(quick=quick, seed=seed)
     csv_path = out_dir / f"{module.NAME}.csv"
     write_rows(csv_path, rows)
     write_sidecar(out_dir / f"{module.NAME}.json", module.NAME, config, seed, quick)
     data = Table(csv_path)
-    module.plot(data, out_dir / module.NAME)
+    save_figure(module.plot(data), out_dir / module.NAME, formats)
     return module.checks(data)
 
 

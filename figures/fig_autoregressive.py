@@ -15,13 +15,11 @@ Regime: (a) fixed θ; (b) exact flow, deep cold start.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table, q_colour
-from llm.figure_files import DPI, save_figure
+from llm.figure_files import DPI
 from sim.autoregressive import AutoregressivePolicy
 from sim.escape import loglog_slope, measure_escape_time, predicted_slope
 from sim.estimator_study import analytic_moments, estimator_stats
@@ -63,7 +61,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
     return rows, config
 
 
-def plot(data: Table, stem: Path) -> None:
+def plot(data: Table) -> plt.Figure:
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.5, 4.6), dpi=DPI)
     for key, colour in (("garl_mean", "#ff7f0e"), ("paft", "#d62728")):
         m = data.where(panel="estimator", estimator=key)
@@ -87,7 +85,7 @@ def plot(data: Table, stem: Path) -> None:
     bx.invert_xaxis()
     bx.legend(fontsize=7)
     fig.tight_layout()
-    save_figure(fig, stem)
+    return fig
 
 
 def checks(data: Table) -> list[Check]:

@@ -8,13 +8,11 @@ E[ĝ] - P^(-q)∇P ≈ -q(1-q)(1-P)/(2 M P^(q+1)) ∇P for GARL without baseline
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table, q_colour
-from llm.figure_files import DPI, save_figure
+from llm.figure_files import DPI
 from sim.estimator_study import analytic_moments, estimator_stats
 from sim.policies import OneLogit
 
@@ -61,7 +59,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
     return rows, config
 
 
-def plot(data: Table, stem: Path) -> None:
+def plot(data: Table) -> plt.Figure:
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), dpi=DPI)
     for ax, panel, xcol, xlabel in ((axes[0], "vs_m", "m", "group size M"),
                                     (axes[1], "vs_p", "p", "success probability P")):
@@ -93,7 +91,7 @@ def plot(data: Table, stem: Path) -> None:
            title=f"(c) finite-M cap, GARL (no baseline), M = {M_FIXED}")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    save_figure(fig, stem)
+    return fig
 
 
 def checks(data: Table) -> list[Check]:

@@ -6,13 +6,11 @@ Regime: exact flow, p0 in [1e-10, 1e-6] (deep cold start, where the asymptotics 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table
-from llm.figure_files import DPI, save_figure
+from llm.figure_files import DPI
 from sim.escape import fit_slope, measure_escape_time, predicted_slope
 from sim.policies import KArmedSoftmax, OneLogit
 
@@ -43,7 +41,7 @@ def _fits(data: Table, toy: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     return qs, data["slope"][first], data["predicted"][first], data["log_scale"][first]
 
 
-def plot(data: Table, stem: Path) -> None:
+def plot(data: Table) -> plt.Figure:
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=DPI)
     grid = np.linspace(0, 1, 101)
     ax.plot(grid, [predicted_slope(q) for q in grid], "k-", lw=1, label="predicted −(1−q)")
@@ -61,7 +59,7 @@ def plot(data: Table, stem: Path) -> None:
     bx.set(xlabel="ln(1/p0)", ylabel="escape time to P = 1/2 (flow time)", title="(b) q = 1: log scaling")
     bx.legend(fontsize=8)
     fig.tight_layout()
-    save_figure(fig, stem)
+    return fig
 
 
 def checks(data: Table) -> list[Check]:

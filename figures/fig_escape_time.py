@@ -10,13 +10,11 @@ the escape time stays between T/2 and (K-1)/K · T (Σ_{j≠c} π_j^2 lies betwe
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table, q_colour
-from llm.figure_files import DPI, save_figure
+from llm.figure_files import DPI
 from sim.escape import (
     asymptotic_escape_time,
     closed_form_escape_time,
@@ -77,7 +75,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
     return rows, config
 
 
-def plot(data: Table, stem: Path) -> None:
+def plot(data: Table) -> plt.Figure:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), dpi=DPI, sharey=True)
     for ax, toy, title in zip(axes, ("one_logit", f"k_armed_{NUM_ARMS}"), ("one logit, P = σ(θ)",
                                                                           f"{NUM_ARMS}-armed softmax, one correct arm")):
@@ -98,7 +96,7 @@ def plot(data: Table, stem: Path) -> None:
     axes[0].set_ylabel("escape time to P = 1/2 (flow time)")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    save_figure(fig, stem)
+    return fig
 
 
 def checks(data: Table) -> list[Check]:

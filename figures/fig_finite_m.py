@@ -8,14 +8,12 @@ Markers: median over runs, bars: interquartile range; grey line: M = 1/p0.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table, plot_escape_medians, q_colour
 from figures.fig_stochastic_escape import JUMP
-from llm.figure_files import DPI, save_figure
+from llm.figure_files import DPI
 from sim.escape import closed_form_escape_time
 from sim.policies import OneLogit
 from sim.stochastic import small_m_escape_time, train_stochastic
@@ -45,7 +43,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
                   "garl_baseline": "mean", "grpo": "TRL: Bessel std (ddof=1), eps=1e-4"}
 
 
-def plot(data: Table, stem: Path) -> None:
+def plot(data: Table) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6.8, 4.6), dpi=DPI)
     for key, q in SERIES:
         m = data.where(estimator=key, q=q)
@@ -62,7 +60,7 @@ def plot(data: Table, stem: Path) -> None:
            ylabel="escape time to P = 1/2 (flow time Σ η)", title=f"finite-M cap, one logit, p0 = {P0:g}")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    save_figure(fig, stem)
+    return fig
 
 
 def checks(data: Table) -> list[Check]:

@@ -11,13 +11,11 @@ corrupted prompts pull the shared parameters away from the clean ones.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table, q_colour
-from llm.figure_files import DPI, save_figure
+from llm.figure_files import DPI
 from sim.memorisation import track_flow
 from sim.policies import LinearSoftmaxPrompts
 
@@ -47,7 +45,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
     return rows, config
 
 
-def plot(data: Table, stem: Path) -> None:
+def plot(data: Table) -> plt.Figure:
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.5, 4.4), dpi=DPI, sharex=True)
     for q in np.unique(data["q"]):
         m = data.where(q=q)
@@ -61,7 +59,7 @@ def plot(data: Table, stem: Path) -> None:
            ylabel="mean π(corrupted label) on corrupted prompts", title="(b) memorising the corrupted labels")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    save_figure(fig, stem)
+    return fig
 
 
 def at_time(data: Table, q: float, column: str, t: float) -> float:

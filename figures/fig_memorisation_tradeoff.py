@@ -14,14 +14,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table, q_colour
 from figures.fig_memorisation import HORIZON, make_toy
-from llm.figure_files import DPI, save_figure
+from llm.figure_files import DPI
 from sim.memorisation import optimum, track_flow
 from sim.policies import LinearSoftmaxPrompts
 
@@ -56,7 +54,7 @@ def _optimum_stats(data: Table, column: str) -> tuple[np.ndarray, np.ndarray, np
     return qs, values.mean(axis=1), values.std(axis=1)
 
 
-def plot(data: Table, stem: Path) -> None:
+def plot(data: Table) -> plt.Figure:
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.5, 4.4), dpi=DPI)
     m = data.where(regime="along_training")
     ax.plot(data["noise_mass"][m], data["escape_time"][m], "-", color="grey", lw=0.8)
@@ -73,7 +71,7 @@ def plot(data: Table, stem: Path) -> None:
            title="(b) near the optimum of a too-small policy (d = 4, N = 60)", ylim=(0, 1.05))
     bx.legend(fontsize=8)
     fig.tight_layout()
-    save_figure(fig, stem)
+    return fig
 
 
 def checks(data: Table) -> list[Check]:

@@ -12,13 +12,11 @@ about 0.15 (flow time t = steps · η); GRPO uses TRL's convention (Bessel std, 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table, plot_escape_medians, q_colour
-from llm.figure_files import DPI, save_figure
+from llm.figure_files import DPI
 from sim.escape import closed_form_escape_time, loglog_slope
 from sim.policies import OneLogit
 from sim.stochastic import small_m_escape_time, train_stochastic
@@ -77,7 +75,7 @@ def _series(data: Table, regime: str) -> list[tuple[str, float, np.ndarray]]:
     return out
 
 
-def plot(data: Table, stem: Path) -> None:
+def plot(data: Table) -> plt.Figure:
     fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.6), dpi=DPI)
     for ax, regime, line_col, title in (
         (axes[0], "small_m", "small_m_prediction", f"(a) M = {SMALL_M}: p0 << 1/M (finite-M cap)"),
@@ -95,7 +93,7 @@ def plot(data: Table, stem: Path) -> None:
         ax.invert_xaxis()
         ax.legend(fontsize=7)
     fig.tight_layout()
-    save_figure(fig, stem)
+    return fig
 
 
 def _slope(data: Table, mask: np.ndarray) -> float:

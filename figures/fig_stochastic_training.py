@@ -10,13 +10,11 @@ Lines: median P over runs; bands: interquartile range; dashed vertical line: the
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table
-from llm.figure_files import DPI, save_figure
+from llm.figure_files import DPI
 from sim.autoregressive import AutoregressivePolicy
 from sim.stochastic import train_stochastic
 
@@ -54,7 +52,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
     return rows, config
 
 
-def plot(data: Table, stem: Path) -> None:
+def plot(data: Table) -> plt.Figure:
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.5, 4.4), dpi=DPI)
     budget = data["budget"][data.where(kind="escape")][0]
     p0 = data["p0"][data.where(kind="escape")][0]
@@ -70,7 +68,7 @@ def plot(data: Table, stem: Path) -> None:
     bx.set(ylabel="fraction of runs with P ≥ 1/2", title="(b) runs escaped")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    save_figure(fig, stem)
+    return fig
 
 
 def checks(data: Table) -> list[Check]:

@@ -6,13 +6,11 @@ Regime: exact flow (no sampling), cold start p0 = 1e-3.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table, q_colour
-from llm.figure_files import DPI, save_figure
+from llm.figure_files import DPI
 from sim.escape import loglog_slope
 from sim.flow import gradient_steps, integrate_flow
 from sim.policies import KArmedSoftmax, OneLogit
@@ -48,7 +46,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
     return rows, config
 
 
-def plot(data: Table, stem: Path) -> None:
+def plot(data: Table) -> plt.Figure:
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=DPI)
     for toy, style in (("one_logit", "-"), ("k_armed_5", "--")):
         for q in np.unique(data["q"][data.where(panel="flow", toy=toy)]):
@@ -72,7 +70,7 @@ def plot(data: Table, stem: Path) -> None:
            title="(b) gradient steps → flow (one logit, q = 0.5)")
     bx.legend(fontsize=8)
     fig.tight_layout()
-    save_figure(fig, stem)
+    return fig
 
 
 def checks(data: Table) -> list[Check]:

@@ -11,13 +11,11 @@ GRPO estimates a different quantity, so it appears only in the cosine panel.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table
-from llm.figure_files import DPI, save_figure
+from llm.figure_files import DPI
 from sim.estimator_study import analytic_moments, estimator_stats
 from sim.policies import KArmedSoftmax
 
@@ -54,7 +52,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
     return rows, config
 
 
-def plot(data: Table, stem: Path) -> None:
+def plot(data: Table) -> plt.Figure:
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.4), dpi=DPI)
     for key in KEYS:
         m = data.where(estimator=key)
@@ -70,7 +68,7 @@ def plot(data: Table, stem: Path) -> None:
            title="(b) alignment with the true gradient")
     bx.legend(fontsize=7)
     fig.tight_layout()
-    save_figure(fig, stem)
+    return fig
 
 
 def checks(data: Table) -> list[Check]:

@@ -2,7 +2,8 @@
 
 Every plot of the project (the theory figures, ``tsallis plot``, the cold-start figure) is saved here:
 
-* ``stem.png`` at :data:`DPI` and ``stem.pdf``, each written with :func:`llm.atomic.atomic_write_bytes`;
+* ``stem.png`` at :data:`DPI` and ``stem.pdf`` (or the chosen :data:`FORMATS`), each written with
+  :func:`llm.atomic.atomic_write_bytes`;
 * no timestamps or software versions in the files, so the same figure gives the same bytes;
 * the figure keeps the layout its plot function gave it (``tight_layout``): the placeholder layout engine
   ``tight_layout`` leaves behind, or ``bbox_inches="tight"``, would make every ``savefig`` lay the figure out
@@ -21,17 +22,23 @@ DPI = 150
 measures the text at the resolution it is drawn in: once, not at two."""
 
 _NO_TIMESTAMPS = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None}}
+FORMATS = tuple(_NO_TIMESTAMPS)
+"""The file formats a figure can be saved in: ("png", "pdf")."""
 
 
-def save_figure(fig, stem: str | Path) -> list[Path]:
-    """Write ``fig`` to ``stem.png`` and ``stem.pdf`` (see the module docstring), close it, return the paths."""
+def save_figure(fig, stem: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """Write ``fig`` to ``stem.png`` and ``stem.pdf`` (or ``formats``; see the module docstring), close it, return
+    the paths."""
     import matplotlib.pyplot as plt
 
+    unknown = [ext for ext in formats if ext not in _NO_TIMESTAMPS]
+    if unknown or not formats:
+        raise ValueError(f"figure formats must be among {FORMATS}, got formats={tuple(formats)!r}")
     fig.set_layout_engine(None)
     paths = []
-    for ext, metadata in _NO_TIMESTAMPS.items():
+    for ext in formats:
         buffer = io.BytesIO()
-        fig.savefig(buffer, format=ext, dpi=DPI, metadata=metadata)
+        fig.savefig(buffer, format=ext, dpi=DPI, metadata=_NO_TIMESTAMPS[ext])
         path = Path(stem).with_suffix(f".{ext}")
         atomic_write_bytes(path, buffer.getvalue())
         paths.append(path)

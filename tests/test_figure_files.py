@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import pytest
 
 from llm.figure_files import DPI, save_figure
 
@@ -26,3 +27,12 @@ def test_both_files_are_written_reproducibly_and_the_figure_is_closed(tmp_path):
     assert b"CreationDate" not in (tmp_path / "a.pdf").read_bytes()
     assert (tmp_path / "a.png").read_bytes()[16:24] == (4 * DPI).to_bytes(4, "big") + (3 * DPI).to_bytes(4, "big")
     assert not list(tmp_path.glob(".*tmp"))  # written atomically: no temporary file left behind
+
+
+def test_formats_are_chosen_and_checked(tmp_path):
+    assert [p.name for p in save_figure(_figure(), tmp_path / "c", ("png",))] == ["c.png"]
+    assert not (tmp_path / "c.pdf").exists()
+    for bad in (("svg",), ()):
+        with pytest.raises(ValueError, match="figure formats must be among"):
+            save_figure(_figure(), tmp_path / "d", bad)
+    plt.close("all")

@@ -1,4 +1,5 @@
-"""``tsallis figures --quick``: every file is produced, every check passes, and a fixed seed reproduces the bytes."""
+"""``tsallis figures --quick``: every file is produced (PNG only unless --formats asks for PDF too), every check
+passes, and a fixed seed reproduces the bytes."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from figures.cli import SUMMARY_COLUMNS, summary_table
+from figures.cli import SUMMARY_COLUMNS, default_formats, summary_table
 from figures.common import RELATIONS, Check, Table
 from figures.registry import FIGURE_NAMES, load_figure
+from llm.figure_files import save_figure
 from tsallis.cli import main
 
-EXTENSIONS = ("png", "pdf", "csv", "json")
+EXTENSIONS = ("png", "csv", "json")  # what --quick writes per figure
 REPRODUCED = ("fig_bias", "fig_stochastic_training")  # Monte Carlo at fixed θ, and stochastic training
 
 
@@ -106,18 +108,26 @@ def test_sidecar_records_config_seed_and_commit(quick_run):
 
 
 def test_fixed_seed_reproduces_the_files(quick_run, tmp_path):
+    """The same seed in one process gives the bytes the 2-process run wrote; --formats adds the PDF."""
     out, _ = quick_run
-    assert main(["figures", "--quick", "--out", str(tmp_path), "--seed", "0", "--jobs", "1", "--only", *REPRODUCED]) == 0
+    assert main(["figures", "--quick", "--out", str(tmp_path), "--seed", "0", "--jobs", "1", "--only", *REPRODUCED,
+                 "--formats", "png", "pdf"]) == 0
     for name in REPRODUCED:
         for ext in EXTENSIONS:
             assert (tmp_path / f"{name}.{ext}").read_bytes() == (out / f"{name}.{ext}").read_bytes(), f"{name}.{ext}"
+        assert (tmp_path / f"{name}.pdf").read_bytes().startswith(b"%PDF"), name
+        assert not (out / f"{name}.pdf").exists()  # --quick alone writes no PDF
+
+
+def test_the_full_run_writes_png_and_pdf_and_quick_png_only():
+    assert default_formats(quick=False) == ("png", "pdf") and default_formats(quick=True) == ("png",)
 
 
 def test_plots_are_made_from_the_csv_alone(quick_run, tmp_path):
     """Replotting from the written CSV needs no recomputation and gives the same PNG."""
     out, _ = quick_run
     module = load_figure("fig_escape_slopes")
-    module.plot(Table(out / "fig_escape_slopes.csv"), tmp_path / "replot")
+    save_figure(module.plot(Table(out / "fig_escape_slopes.csv")), tmp_path / "replot", ("png",))
     assert (tmp_path / "replot.png").read_bytes() == (out / "fig_escape_slopes.png").read_bytes()
 
 
