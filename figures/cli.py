@@ -79,8 +79,8 @@ def _run_one(name: str, out: Path, quick: bool, seed: int, formats: tuple[str, .
 def regenerate(names: list[str], out: Path, quick: bool, seed: int, console: Console,
                jobs: int = 1, formats: tuple[str, ...] | None = None) -> tuple[list[Check], dict[str, float]]:
     """Run the named figures (``jobs`` processes) with a progress bar, saving each in ``formats`` (None: the
-    default for ``quick``); returns the checks in registry order and the seconds each figure took. Each figure seeds its own generator, so the output does not depend
-    on ``jobs`` or on the order in which figures finish."""
+    default for ``quick``); returns the checks in registry order and the seconds each figure took. Each figure
+    seeds its own generator, so the output does not depend on ``jobs`` or on the order in which figures finish."""
     if jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got jobs={jobs!r}")
     formats = default_formats(quick) if formats is None else tuple(dict.fromkeys(formats))

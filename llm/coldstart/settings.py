@@ -1,7 +1,8 @@
 """What a cold-start experiment runs: the training budget every arm gets and how the base model is built.
 
-Plain frozen dataclasses that import neither torch nor transformers, so that ``tsallis coldstart --help`` (and
-every other ``tsallis`` command, whose parser is built with this one) starts without loading them.
+Plain frozen dataclasses that import neither torch nor transformers: the ``tsallis coldstart`` parser reads
+their defaults for its help text, and ``tsallis --help`` (which builds every subcommand's parser) should start
+without loading them.
 """
 
 from __future__ import annotations
