@@ -14,6 +14,7 @@ the registry and that the fast versions agree with it on random inputs.
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 
@@ -69,7 +70,7 @@ def garl(rewards, options: EstimatorOptions, cap: float = math.inf):
     for g, row in enumerate(rewards.tolist()):
         amp = min(_amplification(sum(row) / len(row), _q_of_group(options.q, g)), cap)
         for m, r in enumerate(row):
-            out[g, m] = amp * (r - _baseline(row, m, options.baseline)) / len(row)
+            out[g, m] = amp * (r - _baseline(row, m, options.baseline or "mean")) / len(row)
     return out
 
 
@@ -97,14 +98,19 @@ def grpo(rewards, options: EstimatorOptions):
     return out
 
 
+def _uniforms(options: EstimatorOptions, groups: int, k: int) -> list[list[float]]:
+    """The K resampling uniforms of each group, drawn as the fast version draws them ((G, K) iid, or one
+    (G, 1) offset per group for systematic resampling)."""
+    if options.resampling == "multinomial":
+        return np.asarray(draw_uniforms(options.generator, (groups, k))).tolist()
+    offsets = np.asarray(draw_uniforms(options.generator, (groups, 1))).tolist()
+    return [[(j + u[0]) / k for j in range(k)] for u in offsets]
+
+
 def paft(rewards, options: EstimatorOptions):
     rows = rewards.tolist()
-    k = options.num_resamples
-    if options.resampling == "multinomial":
-        uniforms = np.asarray(draw_uniforms(options.generator, (len(rows), k))).tolist()
-    else:
-        offsets = np.asarray(draw_uniforms(options.generator, (len(rows), 1))).tolist()
-        uniforms = [[(j + u[0]) / k for j in range(k)] for u in offsets]
+    k = options.num_resamples or 1
+    uniforms = _uniforms(options, len(rows), k)
     logw = None if options.proposal_logw is None else np.asarray(options.proposal_logw, dtype=np.float64).tolist()
     out = np.zeros(rewards.shape)
     for g, row in enumerate(rows):
@@ -148,3 +154,66 @@ REFERENCES = {
     "sft": sft,
     "capped_garl": lambda rewards, options: garl(rewards, options, cap=options.cap),
 }
+
+
+def _normaliser(m: int, q: float, normalize: str) -> float:
+    """N_q = M^q ("m_q") or 1 ("none")."""
+    return m**q if normalize == "m_q" else 1.0
+
+
+def garl_likelihood(log_w, options: EstimatorOptions, q=None, baseline=None):
+    """Eq. 12 / Algorithm 1 one sample at a time: score_m = (w_m/w̄^q - b_m)/(M N_q), answer_m = w_m/(w̄^q M N_q).
+
+    Weights are exponentiated directly (the inputs of the reference tests keep them representable), w̄^q
+    with Python's power, b_m = (w̄_¬m)^(1-q) with 0^0 = 1 (Python's convention too).
+    """
+    baseline = baseline or options.baseline or "loo"
+    score, answer = np.zeros(log_w.shape), np.zeros(log_w.shape)
+    for g, row in enumerate(np.asarray(log_w, dtype=np.float64).tolist()):
+        qg = _q_of_group(options.q if q is None else q, g)
+        w = [math.exp(v) for v in row]
+        m = len(w)
+        mean = sum(w) / m
+        if mean == 0.0:
+            continue
+        norm = m * _normaliser(m, qg, options.normalize)
+        for i, wi in enumerate(w):
+            amplified = wi / mean**qg
+            b = 0.0
+            if baseline == "loo" and m > 1:
+                b = ((sum(w) - wi) / (m - 1)) ** (1.0 - qg)
+            score[g, i] = (amplified - b) / norm
+            answer[g, i] = amplified / norm if options.pathwise else 0.0
+    return score, answer
+
+
+def paft_likelihood(log_w, options: EstimatorOptions):
+    """Eq. 14 / Algorithm 2 one draw at a time: n_m w̄^(1-q)/(N_q K), sample k the first m whose normalised
+    cumulative weight exceeds u_k (uniforms drawn as the fast version does: (G, K) or (G, 1) offsets)."""
+    rows = np.asarray(log_w, dtype=np.float64).tolist()
+    m = len(rows[0]) if rows else 0
+    k = options.num_resamples or m
+    uniforms = _uniforms(options, len(rows), k)
+    out = np.zeros((len(rows), m))
+    for g, row in enumerate(rows):
+        w = [math.exp(v) for v in row]
+        if sum(w) == 0.0:
+            continue
+        qg = _q_of_group(options.q, g)
+        cumulative = list(itertools.accumulate(w))
+        counts = [0] * m
+        for u in uniforms[g]:
+            counts[next(i for i, c in enumerate(cumulative) if c / cumulative[-1] > u)] += 1
+        scale = (sum(w) / m) ** (1.0 - qg) / (_normaliser(m, qg, options.normalize) * k)
+        for i in range(m):
+            out[g, i] = counts[i] * scale
+    return out, out
+
+
+LIKELIHOOD_REFERENCES = {
+    "reinforce": lambda log_w, options: garl_likelihood(log_w, EstimatorOptions(), q=0.0, baseline="none"),
+    "rloo": lambda log_w, options: garl_likelihood(log_w, EstimatorOptions(), q=0.0, baseline="loo"),
+    "garl": garl_likelihood,
+    "paft": paft_likelihood,
+}
+"""Loop references of every registered likelihood form: ``(log_w, options) -> (score, answer)``."""

@@ -240,7 +240,10 @@ def test_estimators_on_an_empty_batch_return_an_empty_batch(name):
 BAD_OPTIONS = [
     ("q", 1.5, "q must lie in \\[0, 1\\], got q=1.5"),
     ("baseline", "median", "baseline must be one of \\('none', 'mean', 'loo'\\), got baseline='median'"),
-    ("baseline", None, "baseline must be one of .*got baseline=None"),
+    ("baseline", "", "baseline must be one of .*got baseline=''"),
+    ("num_resamples", 0, "num_resamples must be an integer >= 1, got num_resamples=0"),
+    ("normalize", "M^q", "normalize must be one of \\('m_q', 'none'\\), got normalize='M\\^q'"),
+    ("pathwise", 1, "pathwise must be True or False, got pathwise=1"),
     ("num_resamples", 2.0, "num_resamples must be an integer >= 1, got num_resamples=2.0"),
     ("num_resamples", True, "num_resamples must be an integer >= 1, got num_resamples=True"),
     ("generator", 3, "generator must be a numpy.random.Generator or a torch.Generator, got int"),

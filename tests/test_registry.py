@@ -5,7 +5,14 @@ import pytest
 
 from tsallis import ESTIMATORS, EstimatorName, EstimatorOptions, compute_weights
 from tsallis.estimators import OPTION_NAMES, register_estimator
-from tsallis.registry import estimator_spec, markdown_table, option_specs, unused_options, uses_q
+from tsallis.registry import (
+    estimator_spec,
+    likelihood_estimators,
+    markdown_table,
+    option_specs,
+    unused_options,
+    uses_q,
+)
 
 RNG = np.random.default_rng(0)
 REWARDS = np.array([[1.0, 0.0, 1.0, 0.0, 0.0], [0.3, 0.9, 0.0, 0.5, 1.0], [0.0, 0.0, 0.0, 0.0, 1.0]])
@@ -85,12 +92,18 @@ def test_option_specs_document_every_field_and_who_reads_it():
     assert tuple(specs) == OPTION_NAMES
     for name, spec in specs.items():
         assert spec.doc and spec.doc[-1] == ".", name
-        assert spec.read_by, f"option {name} is read by no estimator"
+        assert spec.read_by or spec.read_by_likelihood, f"option {name} is read by no estimator"
         assert spec.read_by == tuple(n for n in ESTIMATORS if name in estimator_spec(n).options)
+        assert spec.read_by_likelihood == tuple(n for n in likelihood_estimators()
+                                                if name in estimator_spec(n).likelihood.options)
         if spec.choices is not None:
-            assert spec.default in spec.choices
+            assert spec.default is None or spec.default in spec.choices
+        if spec.default is not None:
+            assert spec.kind is type(spec.default), name
     assert {n for n, s in specs.items() if s.per_call} == {"generator", "proposal_logw", "p_hat", "targets"}
-    assert specs["baseline"].choices == ("none", "mean", "loo")
+    assert specs["baseline"].choices == ("none", "mean", "loo") and specs["baseline"].kind is str
+    assert specs["num_resamples"].default is None and specs["num_resamples"].kind is int
+    assert specs["normalize"].read_by == () and specs["normalize"].read_by_likelihood == ("garl", "paft")
     specs["eps"].check(1e-6)
     with pytest.raises(ValueError, match="eps must be a finite number >= 0, got eps='1e-4'"):
         specs["eps"].check("1e-4")
@@ -111,11 +124,13 @@ def test_unused_options_names_what_the_estimator_ignores():
 
 def test_markdown_table_has_one_row_per_estimator():
     lines = markdown_table().strip().splitlines()
-    assert lines[0] == "| name | weight w_m | options read | notes |"
+    assert lines[0].startswith("| name | sampled answer, reward r_m: weight w_m | options read | paper's form")
     rows = lines[2:]
     assert [row.split("|")[1].strip() for row in rows] == [f"`{n}`" for n in ESTIMATORS]
     for name, row in zip(ESTIMATORS, rows):
-        assert estimator_spec(name).formula in row and estimator_spec(name).description in row
+        spec = estimator_spec(name)
+        assert spec.formula in row and spec.description in row
+        assert (spec.likelihood.formula in row) if spec.likelihood else ("| — | — |" in row)
 
 
 def test_readme_shows_the_registry_table():
@@ -134,3 +149,19 @@ def test_registration_refuses_a_taken_name_or_an_unknown_option():
         register_estimator(EstimatorName.GARL, formula="x", description="x", options=("temperature",))
     with pytest.raises(ValueError, match="'ppo' is not a valid EstimatorName"):
         register_estimator("ppo", formula="x", description="x", options=())
+
+
+@pytest.mark.parametrize("name", likelihood_estimators())
+def test_likelihood_forms_declare_exactly_the_options_they_read(name):
+    recorder = RecordingOptions(full_options())
+    estimator_spec(name).likelihood.fn(np.log(0.5 * REWARDS + 0.01), recorder)
+    assert recorder.read == set(estimator_spec(name).likelihood.options), name
+
+
+def test_a_second_likelihood_form_is_refused():
+    from tsallis.estimators import register_likelihood_form
+
+    with pytest.raises(ValueError, match="estimator 'garl' already has a likelihood form"):
+        register_likelihood_form("garl", formula="x", options=("q",))(lambda log_w, o: None)
+    with pytest.raises(ValueError, match=r"estimator 'paft' lists unknown options \['temperature'\]"):
+        register_likelihood_form("paft", formula="x", options=("temperature",))

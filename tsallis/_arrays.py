@@ -166,3 +166,9 @@ def check_number(name: str, value: Any, minimum: float, allow_inf: bool = False)
     if not ok:
         bound = "a finite number" if not allow_inf else "a number (inf allowed)"
         raise ValueError(f"{name} must be {bound} >= {minimum:g}, got {name}={value!r}")
+
+
+def check_flag(name: str, value: Any) -> None:
+    """Raise ``ValueError`` unless ``value`` is a bool (True or False; not 0, 1 or a string such as "yes")."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {name}={value!r}")

@@ -33,6 +33,7 @@ never carry the rewards' autograd graph (the rewards are read detached).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -44,6 +45,7 @@ from tsallis._arrays import (
     as_like,
     as_working_array,
     check_choice,
+    check_flag,
     check_group_q,
     check_groups,
     check_integer,
@@ -51,6 +53,7 @@ from tsallis._arrays import (
     check_unit_interval,
     to_dtype,
 )
+from tsallis.likelihood import NORMALIZATIONS, LikelihoodWeights, garl_likelihood, paft_likelihood
 from tsallis.qlog import amplification
 from tsallis.resampling import RESAMPLING_SCHEMES, check_generator, kish_ess, resample_counts
 
@@ -85,16 +88,21 @@ def _check_array_or_none(name: str, value: Any, unit_interval: bool = False, non
 
 
 def _option(default: Any, doc: str, check: Callable[[str, Any], None] | None = None, choices: tuple | None = None,
-            per_call: bool = False) -> Any:
+            per_call: bool = False, kind: type | None = None) -> Any:
     """A field of :class:`EstimatorOptions` carrying its documentation and its check ``check(name, value)``.
 
     ``choices`` lists the allowed values of a categorical option (its check is then membership);
     ``per_call`` marks an input supplied with each batch (a generator, an array) rather than a setting
-    a configuration file would hold.
+    a configuration file would hold; ``kind`` is the type of a setting's value (default: the default's
+    type), for config schemas. A setting whose default is None also accepts None (the form's default).
     """
     if choices is not None:
         check = functools.partial(check_choice, choices=choices)
-    return field(default=default, metadata={"doc": doc, "check": check, "choices": choices, "per_call": per_call})
+    if default is None and not per_call:
+        given = check
+        check = lambda name, value: None if value is None else given(name, value)  # noqa: E731
+    metadata = {"doc": doc, "check": check, "choices": choices, "per_call": per_call, "kind": kind or type(default)}
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -108,10 +116,13 @@ class EstimatorOptions:
     q: Any = _option(0.0, "Tsallis index in [0, 1]: 0 = RLVR, 1 = log marginal likelihood. An array of "
                      "shape (G, 1) gives each group its own q (the simulator trains several q at once).",
                      lambda name, value: check_group_q(value))
-    baseline: str = _option("mean", 'GARL baseline b_m: "none" (0), "mean" (P̂, includes the sample itself) '
-                            'or "loo" (mean of the other M-1).', choices=BASELINES)
-    num_resamples: int = _option(1, "PAFT: K, how many trajectories are importance-resampled per group (K >= 1).",
-                                 lambda name, value: check_integer(name, value, 1))
+    baseline: str | None = _option(None, 'GARL baseline b_m: "none" (0), "mean" (P̂, includes the sample itself) '
+                                   'or "loo" (mean of the other M-1); None: "mean" with rewards, "loo" with '
+                                   'likelihood weights (Eq. 12, where "mean" is refused: it depends on w_m).',
+                                   choices=BASELINES, kind=str)
+    num_resamples: int | None = _option(None, "PAFT: K, how many trajectories are importance-resampled per group "
+                                        "(K >= 1); None: 1 with rewards, M with likelihood weights (Algorithm 2).",
+                                        lambda name, value: check_integer(name, value, 1), kind=int)
     generator: Any = _option(None, "PAFT: numpy Generator or torch.Generator supplying the resampling uniforms "
                              "(required).", lambda name, value: check_generator(value, allow_none=True),
                              per_call=True)
@@ -133,6 +144,11 @@ class EstimatorOptions:
                            "pass the rewards for filter-then-SFT).",
                            lambda name, value: _check_array_or_none(name, value, unit_interval=True),
                            per_call=True)
+    normalize: str = _option("m_q", 'Likelihood form: divide by N_q = M^q ("m_q", Algorithms 1 and 2: a '
+                             'q-dependent learning-rate rescaling that bounds the effective reward by 1) or not '
+                             '("none", the estimators of Eqs. 12 and 14).', choices=NORMALIZATIONS)
+    pathwise: bool = _option(True, "Likelihood-form GARL: keep the gold-answer term w_m/w̄^q · ∇log p(y*|x, z_m) "
+                             "(True, Algorithm 1) or zero it (False, the pathwise-zeroed ablation).", check_flag)
     cap: float = _option(float("inf"), "Capped GARL: the largest amplification c >= 1 applied to a group "
                          "(inf = no cap, plain GARL).", lambda name, value: check_number(name, value, 1.0, True))
 
@@ -346,6 +362,31 @@ def sft(targets: Any) -> Any:
 EstimatorFn = Callable[[Any, EstimatorOptions], Any]
 """The shared signature: ``fn(rewards (G, M), options) -> weights (G, M)``."""
 
+LikelihoodFn = Callable[[Any, EstimatorOptions], LikelihoodWeights]
+"""The likelihood form's signature: ``fn(log_w (G, M), options) -> LikelihoodWeights(score, answer)``."""
+
+
+@dataclass(frozen=True)
+class LikelihoodForm:
+    """An estimator's form with likelihood weights w_m = p_θ(y*|x, z_m) (:mod:`tsallis.likelihood`)."""
+
+    fn: LikelihoodFn
+    """``fn(log_w, options) -> LikelihoodWeights(score, answer)``."""
+    formula: str
+    """The two coefficients in one line, for docs tables."""
+    options: tuple[str, ...]
+    """The :class:`EstimatorOptions` fields ``fn`` reads."""
+
+    @property
+    def uses_q(self) -> bool:
+        """Whether q enters the coefficients."""
+        return "q" in self.options
+
+    @property
+    def needs_generator(self) -> bool:
+        """Whether the coefficients are random (PAFT's resampling)."""
+        return "generator" in self.options
+
 
 @dataclass(frozen=True)
 class EstimatorSpec:
@@ -363,6 +404,8 @@ class EstimatorSpec:
     """The :class:`EstimatorOptions` fields ``fn`` reads; it ignores every other field."""
     min_samples: int = 1
     """The smallest group size M for which the weights carry any signal (GRPO: 2)."""
+    likelihood: LikelihoodForm | None = None
+    """The paper's form of the estimator, from likelihood weights log p(y*|x, z_m) (None where undefined)."""
 
     @property
     def uses_q(self) -> bool:
@@ -424,14 +467,55 @@ def compute_weights(name: EstimatorName | str, rewards: Any, options: EstimatorO
     return get_estimator(name)(rewards, options if options is not None else EstimatorOptions())
 
 
+def register_likelihood_form(
+    name: EstimatorName | str, *, formula: str, options: tuple[str, ...]
+) -> Callable[[LikelihoodFn], LikelihoodFn]:
+    """Decorator adding the likelihood form ``fn(log_w, options) -> LikelihoodWeights`` to the registered
+    estimator ``name`` (registered first with :func:`register_estimator`); a second, different form raises."""
+    spec = estimator_spec(name)
+    unknown = [o for o in options if o not in OPTION_NAMES]
+    if unknown:
+        raise ValueError(f"estimator {spec.name!r} lists unknown options {unknown}; EstimatorOptions has {OPTION_NAMES}")
+
+    def decorate(fn: LikelihoodFn) -> LikelihoodFn:
+        if spec.likelihood is not None and spec.likelihood.fn is not fn:
+            raise ValueError(f"estimator {spec.name!r} already has a likelihood form")
+        _REGISTRY[EstimatorName(spec.name)] = dataclasses.replace(spec, likelihood=LikelihoodForm(fn, formula, options))
+        return fn
+
+    return decorate
+
+
+def likelihood_form(name: EstimatorName | str) -> LikelihoodForm:
+    """The likelihood form of estimator ``name``; ``ValueError`` naming those that have one if it has none."""
+    spec = estimator_spec(name)
+    if spec.likelihood is None:
+        having = tuple(s.name for s in _REGISTRY.values() if s.likelihood is not None)
+        raise ValueError(f"estimator {spec.name!r} has no likelihood-weight form; choose one of {having}")
+    return spec.likelihood
+
+
+def compute_likelihood_weights(name: EstimatorName | str, log_w: Any, options: EstimatorOptions | None = None
+                               ) -> LikelihoodWeights:
+    """The paper's form of estimator ``name``: coefficients ``(score, answer)`` (G, M) from ``log_w`` (G, M).
+
+    ``log_w[g, m] = log p_θ(y*_g | x_g, z_gm)`` (<= 0, -inf allowed); the estimate of ∇ ln_q P_g is
+    Σ_m score[g, m] ∇log p_θ(z_gm | x_g) + answer[g, m] ∇log p_θ(y*_g | x_g, z_gm). See
+    :mod:`tsallis.likelihood` for the formulas (Eqs. 9, 12, 14; Algorithms 1 and 2).
+    """
+    return likelihood_form(name).fn(log_w, options if options is not None else EstimatorOptions())
+
+
 @register_estimator(EstimatorName.REINFORCE, formula="r_m / M", options=(),
-                    description="REINFORCE without a baseline; unbiased for ∇P")
+                    description="REINFORCE without a baseline; unbiased for ∇P; paper's form: Rao–Blackwellized "
+                                "REINFORCE (VeriFree)")
 def _reinforce(rewards: Any, options: EstimatorOptions) -> Any:
     return reinforce(rewards)
 
 
 @register_estimator(EstimatorName.RLOO, formula="(r_m − r̄)/(M − 1)", options=(),
-                    description="leave-one-out baseline (Kool et al. 2019), unbiased; = GARL at q = 0 with `loo`")
+                    description="leave-one-out baseline (Kool et al. 2019), unbiased; = GARL at q = 0 with `loo`; "
+                                "paper's form: RB-RLOO")
 def _rloo(rewards: Any, options: EstimatorOptions) -> Any:
     return rloo(rewards)
 
@@ -446,20 +530,22 @@ def _grpo(rewards: Any, options: EstimatorOptions) -> Any:
 
 @register_estimator(EstimatorName.GARL, formula="P̂^(−q)(r_m − b_m)/M", options=("q", "baseline"),
                     description="b = none / mean / loo; q = 0 is REINFORCE/RLOO, q = 1 with the mean baseline "
-                                "is the MaxRL advantage")
+                                "is the MaxRL advantage; paper's form (Eq. 12, Algorithm 1): b = loo (default) or "
+                                "none, N_q = M^q or 1, `pathwise=False` drops the answer term; q = 1 is IWAE")
 def _garl(rewards: Any, options: EstimatorOptions) -> Any:
-    return garl(rewards, options.q, baseline=options.baseline)
+    return garl(rewards, options.q, baseline=options.baseline or "mean")
 
 
 @register_estimator(EstimatorName.PAFT, formula="c_m P̂^(1−q)/K",
                     options=("q", "num_resamples", "generator", "proposal_logw", "resampling", "p_hat"),
                     description="c = counts of K importance-resampled successes (multinomial or systematic; "
-                                "off-policy with `proposal_logw`); q = 1 is filter-then-SFT")
+                                "off-policy with `proposal_logw`); q = 1 is filter-then-SFT; paper's form (Eq. 14, "
+                                "Algorithm 2): n = counts of K (default M) draws ∝ w_m, SFT on (z, y*); q = 1 is EM")
 def _paft(rewards: Any, options: EstimatorOptions) -> Any:
     return paft(
         rewards,
         options.q,
-        options.num_resamples,
+        options.num_resamples or 1,
         options.generator,
         proposal_logw=options.proposal_logw,
         resampling=options.resampling,
@@ -482,7 +568,31 @@ def _sft(rewards: Any, options: EstimatorOptions) -> Any:
 @register_estimator(EstimatorName.CAPPED_GARL, formula="min(P̂^(−q), c)(r_m − b_m)/M", options=("q", "baseline", "cap"),
                     description="GARL with the amplification capped at c; c = inf is GARL, c = 1 is GARL at q = 0")
 def _capped_garl(rewards: Any, options: EstimatorOptions) -> Any:
-    return capped_garl(rewards, options.q, options.cap, baseline=options.baseline)
+    return capped_garl(rewards, options.q, options.cap, baseline=options.baseline or "mean")
+
+
+@register_likelihood_form(EstimatorName.REINFORCE, formula="w_m/M ; w_m/M", options=())
+def _reinforce_likelihood(log_w: Any, options: EstimatorOptions) -> LikelihoodWeights:
+    return garl_likelihood(log_w, 0.0, baseline="none")
+
+
+@register_likelihood_form(EstimatorName.RLOO, formula="(w_m − w̄_¬m)/M ; w_m/M", options=())
+def _rloo_likelihood(log_w: Any, options: EstimatorOptions) -> LikelihoodWeights:
+    return garl_likelihood(log_w, 0.0, baseline="loo")
+
+
+@register_likelihood_form(EstimatorName.GARL, formula="(w_m/w̄^q − b_m)/(M·N_q), b_m = w̄_¬m^(1−q) ; w_m/(w̄^q·M·N_q)",
+                          options=("q", "baseline", "normalize", "pathwise"))
+def _garl_likelihood(log_w: Any, options: EstimatorOptions) -> LikelihoodWeights:
+    return garl_likelihood(log_w, options.q, baseline=options.baseline or "loo", normalize=options.normalize,
+                           pathwise=options.pathwise)
+
+
+@register_likelihood_form(EstimatorName.PAFT, formula="n_m w̄^(1−q)/(N_q·K) ; the same",
+                          options=("q", "num_resamples", "generator", "resampling", "normalize"))
+def _paft_likelihood(log_w: Any, options: EstimatorOptions) -> LikelihoodWeights:
+    return paft_likelihood(log_w, options.q, options.num_resamples, options.generator,
+                           resampling=options.resampling, normalize=options.normalize)
 
 
 ESTIMATORS: tuple[str, ...] = tuple(key.value for key in _REGISTRY)

@@ -57,8 +57,9 @@ def _with_estimator_options(cls: type) -> type:
     the choices as a Literal (else the default's type), the default (:data:`TRAINER_DEFAULTS` first) and the
     registry's documentation as the field description."""
     for name, spec in configurable_options().items():
-        kind = {int: StrictInt, float: Number}.get(type(spec.default), type(spec.default))
-        cls.__annotations__[name] = Literal[spec.choices] if spec.choices else kind
+        kind = Literal[spec.choices] if spec.choices else {int: StrictInt, float: Number, bool: StrictBool}.get(
+            spec.kind, spec.kind)
+        cls.__annotations__[name] = kind | None if spec.default is None else kind
         setattr(cls, name, Field(TRAINER_DEFAULTS.get(name, spec.default), description=spec.doc))
     return cls
 
