@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 from threadpoolctl import threadpool_limits
@@ -62,7 +63,7 @@ def summary_table(checks: list[Check], title: str) -> RichTable:
     for col in SUMMARY_COLUMNS:
         table.add_column(col, justify="right" if col in ("measured", "predicted", "tol") else "left")
     for c in checks:
-        table.add_row(c.figure.removeprefix("fig_"), c.claim, c.regime, _number(c.measured, 4), c.relation,
+        table.add_row(c.figure.removeprefix("fig_"), escape(c.claim), escape(c.regime), _number(c.measured, 4), c.relation,
                       _number(c.predicted, 4), _number(c.tolerance, 2),
                       {True: "[green]yes[/]", False: "[red]NO[/]", None: "info"}[c.passed])
     return table

@@ -10,6 +10,7 @@ FIGURE_NAMES: tuple[str, ...] = (
     "fig_escape_time",
     "fig_escape_slopes",
     "fig_bias",
+    "fig_likelihood_estimators",
     "fig_variance",
     "fig_stochastic_escape",
     "fig_finite_m",

@@ -148,3 +148,22 @@ def test_bias_argument_errors():
         delta_moments("paft", 0.5, 0.5, 0)
     with pytest.raises(ValueError, match="num_resamples must be an integer >= 1, got num_resamples=-1"):
         exact_moments("paft", 0.5, 0.5, 4, num_resamples=-1)
+
+
+def test_theorem_6_1_with_bernoulli_weights_is_the_sampled_answer_bias():
+    """Symbolically: Var(w) = P(1-P), Cov(w f, w) = (1-P)∇P turn Theorem 6.1's term into leading_bias("garl_none")."""
+    import sympy as sp
+
+    from tsallis.bias import M, P, grad, leading_bias, q
+
+    theorem = q / (M * P ** (q + 1)) * ((q + 1) / 2 * P * (1 - P) * grad / P - (1 - P) * grad)
+    assert sp.simplify(theorem - leading_bias("garl_none")) == 0
+
+
+def test_likelihood_leading_bias_evaluates_theorem_6_1():
+    from tsallis.bias import likelihood_leading_bias
+
+    got = likelihood_leading_bias(0.5, 10, 0.25, np.array([0.1, -0.2]), 0.04, np.array([0.01, 0.0]))
+    expected = 0.5 / (10 * 0.25**1.5) * (0.75 * 0.04 * np.array([0.1, -0.2]) / 0.25 - np.array([0.01, 0.0]))
+    np.testing.assert_allclose(got, expected, rtol=1e-15)
+    assert np.all(likelihood_leading_bias(0.0, 10, 0.25, np.array([0.1]), 0.04, np.array([0.01])) == 0)

@@ -234,3 +234,24 @@ def cold_start_gain(estimator: str, q: float, m: int, **options: Any) -> float:
     rewards[0, 0] = 1.0
     settings = {"q": q, "num_resamples": 1, "generator": np.random.default_rng(0), **options}
     return float(m * compute_weights(estimator, rewards, EstimatorOptions(**settings))[0, 0])
+
+
+def likelihood_leading_bias(q: float, m: int, p: float, grad_p: Any, var_w: float, cov_wf_w: Any) -> Any:
+    """Theorem 6.1's leading O(1/M) bias of the plug-in GARL with likelihood weights (Appendix D), ascent form.
+
+    With w_m = p(y*|x, z_m), f_m = ∇log p(z_m, y*|x) and the paper's g_m = -w_m f_m, ℓ_q = -ln_q P::
+
+        E[ĝ] - ∇ℓ_q = q/(M P^(q+1)) [ (q+1)/2 ∇ℓ_1 Var(w) - Cov(g, w) ] + O(M^-2)
+
+    for the descent estimate ĝ; for the ascent estimate of ∇ ln_q P = P^(-q) ∇P used throughout this
+    package (the negative), with ∇ℓ_1 = -∇P/P and Cov(g, w) = -Cov(w f, w)::
+
+        E[ĝ] - P^(-q) ∇P ≈ q/(M P^(q+1)) [ (q+1)/2 · Var(w) ∇P / P - Cov(w f, w) ]
+
+    With Bernoulli w (w² = w: Var(w) = P(1-P), Cov(w f, w) = (1-P) ∇P) this is the sampled-answer
+    value -q(1-q)(1-P)/(2 M P^(q+1)) ∇P of :func:`leading_bias`. ``grad_p`` and ``cov_wf_w`` are
+    numbers or arrays of one shape (one entry per gradient coordinate).
+    """
+    check_q(q)
+    grad_p, cov = np.asarray(grad_p, dtype=np.float64), np.asarray(cov_wf_w, dtype=np.float64)
+    return q / (m * p ** (q + 1.0)) * ((q + 1.0) / 2.0 * var_w * grad_p / p - cov)
