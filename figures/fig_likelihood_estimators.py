@@ -80,6 +80,7 @@ def _variance_rows(ms: list[int], qs: tuple[float, ...]) -> list[dict]:
                "paft_mean_dev": float(np.max(np.abs(paft.mean - plug_in.mean))) / scale}
         if m <= SAMPLED_MAX_M:
             row["var_sampled"] = sampled_answer_moments(TOY, psi, m, "garl", q, baseline="none").variance
+            row["var_sampled_loo"] = sampled_answer_moments(TOY, psi, m, "garl", q, baseline="loo").variance
         rows.append(row)
     return rows
 
@@ -231,7 +232,8 @@ def plot(data: Table) -> plt.Figure:
     ax = axes[1, 0]
     rows = data.where(kind="variance", q=Q_VARIANCE)
     for col, label, style in (("var_plugin", "GARL plug-in (Eq. 9)", "o-"), ("var_loo", "GARL LOO (Eq. 12)", "s-"),
-                              ("var_paft", "PAFT, K = M (Eq. 14)", "^-"), ("var_sampled", "sampled answer, GARL", "x--")):
+                              ("var_paft", "PAFT, K = M (Eq. 14)", "^-"), ("var_sampled", "sampled answer, GARL", "x--"),
+                              ("var_sampled_loo", "sampled answer, GARL LOO", "+--")):
         ax.plot(data["m"][rows], data[col][rows], style, ms=4, label=label)
     _group_size_axis(ax, np.unique(data["m"][rows]))
     ax.set(yscale="log", xlabel="group size M", ylabel="total variance tr Cov(ĝ)",
@@ -299,6 +301,8 @@ def checks(data: Table) -> list[Check]:
         else:
             out.append(Check(NAME, f"Var(sampled answer)/Var(likelihood), plug-in, q = {q:g}, M = {M_VARIANCE}",
                              regime, ratio, "info"))
+        out.append(Check(NAME, f"Var(sampled answer)/Var(likelihood), LOO baseline, q = {q:g}, M = {M_VARIANCE}",
+                         regime, float(data["var_sampled_loo"][row][0] / data["var_loo"][row][0]), "info"))
     small = data.where(kind="variance", q=1.0, m=2)
     out.append(Check(NAME, "Var(sampled answer)/Var(likelihood), plug-in, q = 1, M = 2 (no Rao–Blackwell guarantee "
                            "for q > 0)", regime, float(data["var_sampled"][small][0] / data["var_plugin"][small][0]),

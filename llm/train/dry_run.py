@@ -74,6 +74,7 @@ def dry_run(config: TrainConfig, data_cache: dict | None = None) -> DryRunReport
     options = ", ".join(f"{o}={getattr(config.algo, o)!r}" for o in spec.options if hasattr(config.algo, o)) or "none"
     add(("estimator", f"{config.algo.name}: w = {spec.formula}; options read: {options}; on a ({G}, {M}) reward "
                       f"batch with a few successes Σ|w| = {float(weights.abs().sum()):.4g}"))
+    add(("paper's form", _likelihood_summary(config)))
     get_aggregation(config.algo.resolved_loss_agg)
     clip = config.algo.resolved_clip
     add(("loss", f"{config.algo.resolved_loss_agg}, clip {clip if clip else 'none'}, kl_beta {config.algo.kl_beta}"))
@@ -85,6 +86,15 @@ def dry_run(config: TrainConfig, data_cache: dict | None = None) -> DryRunReport
                   + (", gradient checkpointing" if model.gradient_checkpointing else "")))
     add(("engine", config.rollout.engine + ("" if config.rollout.engine == "hf" else _vllm_status(report))))
     return report
+
+
+def _likelihood_summary(config: TrainConfig) -> str:
+    """The estimator's form with likelihood weights log p(y*|x, z_m) (the paper's), from the registry."""
+    form = config.algo.spec.likelihood
+    if form is None:
+        return f"{config.algo.name} has none (it reads sampled-answer rewards only)"
+    read = ", ".join(form.options) or "none"
+    return f"score ; answer = {form.formula}; options read: {read}"
 
 
 def _load_data(config: TrainConfig, tokenizer, cache: dict | None) -> tuple[build.Data, list[int]]:
