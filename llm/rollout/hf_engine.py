@@ -42,6 +42,7 @@ from llm.rollout.base import (
 )
 from llm.rollout.decode import decode
 from llm.rollout.finish import StopStringWatch, finish_completion
+from llm.rollout.rationale import LikelihoodSample
 from llm.rollout.sampler import SeededSampler
 
 
@@ -103,3 +104,33 @@ class HFRolloutEngine:
                 Rollout(g, m, list(prompt_ids[g]), done.completion_ids, done.text, done.logprobs, done.finish_reason)
             )
         return rollouts
+
+    @torch.no_grad()
+    def answer_log_likelihood(self, samples: list[LikelihoodSample]) -> list[float]:
+        """log w = log p_θ(y* | x, z) of each sample: its gold-answer tokens teacher-forced after prompt and rationale.
+
+        One forward per batch of ``batch_size`` left-padded rows [x, z, y*] (position ids count real tokens only),
+        log-softmax of the logits in float32 at temperature 1, summed over the answer tokens.
+        """
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            out: list[float] = []
+            for start in range(0, len(samples), self.batch_size):
+                out += self._answer_rows(samples[start : start + self.batch_size])
+            return out
+        finally:
+            self.model.train(was_training)
+
+    def _answer_rows(self, samples: list[LikelihoodSample]) -> list[float]:
+        rows = [s.prompt_ids + s.completion_ids for s in samples]
+        ids, mask = left_pad(rows, self.tokenizer.pad_token_id)  # (B, W)
+        device = self.model.device
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                            position_ids=positions.to(device)).logits  # (B, W, V)
+        logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # position t predicts token t + 1
+        token = logprobs.gather(-1, ids[:, 1:, None].to(device))[..., 0]  # (B, W - 1)
+        width = ids.shape[1]
+        return [float(token[i, width - 1 - len(s.answer_ids) :].double().sum()) for i, s in enumerate(samples)]
+
