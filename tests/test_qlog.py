@@ -97,3 +97,16 @@ def test_bad_q_names_argument(bad):
 def test_negative_u_rejected():
     with pytest.raises(ValueError, match="u must be non-negative, got u=-1.0"):
         qlog(np.array([-1.0, 2.0]), 0.5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(0, 1), st.just(0.0), st.just(5e-324), st.just(float("nan"))), min_size=1,
+                max_size=20), st.one_of(st.floats(0, 1), st.sampled_from([0.0, 0.1, 0.3, 0.75, 1.0])), st.booleans())
+def test_amplification_fast_float64_path_is_bitwise_the_general_one(values, q, per_entry):
+    """float64 arrays take a plain-numpy path; a list takes the array-API path: the same bits either way."""
+    p = np.asarray(values, dtype=np.float64)
+    q_value = np.full(p.shape, q) if per_entry else q
+    fast = amplification(p, q_value)
+    general = amplification(values, q_value.tolist() if per_entry else q)
+    assert fast.dtype == general.dtype == np.float64
+    np.testing.assert_array_equal(fast, general)
