@@ -1,10 +1,13 @@
 """Rationale-then-gold-answer samples: budget forcing, the two masks, and log p(y* | x, z) from the HF engine."""
 
+import importlib.util
+
+import numpy as np
 import pytest
 import torch
 
 from llm.models import tiny_random_policy
-from llm.rollout import HFRolloutEngine, Rollout, SamplingConfig
+from llm.rollout import HFRolloutEngine, Rollout, SamplingConfig, make_engine
 from llm.rollout.base import eos_token_ids
 from llm.rollout.rationale import LikelihoodSample, RationaleFormat, close_rationale
 
@@ -81,3 +84,21 @@ def test_the_engine_samples_closes_and_teacher_forces_the_gold_answer():
     for sample, value in zip(samples, log_w):  # batched float32 against unpadded float64: 1e-6 relative
         assert value == pytest.approx(_plain_answer_log_likelihood(model, sample), rel=1e-6)
         assert value < 0
+
+
+HAS_VLLM = importlib.util.find_spec("vllm") is not None
+
+
+@pytest.mark.skipif(not HAS_VLLM, reason="vLLM (optional extra) is not installed in this environment")
+def test_vllm_engine_closes_rationales_and_agrees_on_log_w():
+    model, tokenizer = tiny_random_policy(seed=0)
+    hf = HFRolloutEngine(model, tokenizer)
+    vllm_engine = make_engine("vllm", model=model, tokenizer=tokenizer)
+    fmt = RationaleFormat(budget=4, end=" so")
+    marker = tokenizer(fmt.end, add_special_tokens=False)["input_ids"]
+    answer = tokenizer(" 4", add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    groups = vllm_engine.generate(["Question: 2 + 2?"], 6, fmt.sampling(SamplingConfig()), seed=0)
+    samples = [close_rationale(r, fmt, marker, eos_token_ids(model, tokenizer), answer) for r in groups[0]]
+    assert all(len(s.rationale_ids) - s.forced <= fmt.budget for s in samples)
+    np.testing.assert_allclose(vllm_engine.answer_log_likelihood(samples), hf.answer_log_likelihood(samples),
+                               rtol=0, atol=5e-5)

