@@ -259,3 +259,21 @@ def test_unused_options_per_form():
     assert unused_options("garl", {"q", "normalize", "pathwise"}, form="likelihood") == []
     assert unused_options("paft", {"p_hat", "proposal_logw", "normalize"}, form="likelihood") == ["proposal_logw", "p_hat"]
     assert unused_options("rloo", {"q"}, form="likelihood") == ["q"]
+
+
+@pytest.mark.parametrize("q", [0.0, 0.5, 1.0])
+def test_groups_of_one_and_two_by_hand(q):
+    """M = 1: no leave-one-out mean (b = 0), w/w̄^q = w^(1-q). M = 2: b_1 = w_2^(1-q), b_2 = w_1^(1-q)."""
+    score, answer = compute_likelihood_weights("garl", _log([[0.25], [0.0]]), EstimatorOptions(q=q, normalize="none"))
+    np.testing.assert_allclose(score[:, 0], [0.25 ** (1 - q), 0.0], rtol=1e-15)
+    np.testing.assert_allclose(answer[:, 0], [0.25 ** (1 - q), 0.0], rtol=1e-15)
+    w1, w2 = 0.5, 0.125
+    mean = (w1 + w2) / 2
+    score, answer = compute_likelihood_weights("garl", _log([[w1, w2]]), EstimatorOptions(q=q))
+    norm = 2 * 2**q
+    np.testing.assert_allclose(score[0], [(w1 / mean**q - w2 ** (1 - q)) / norm, (w2 / mean**q - w1 ** (1 - q)) / norm],
+                               rtol=1e-14)
+    np.testing.assert_allclose(answer[0], [w1 / mean**q / norm, w2 / mean**q / norm], rtol=1e-14)
+    score, _ = compute_likelihood_weights("garl", _log([[w1, 0.0]]), EstimatorOptions(q=q, normalize="none"))
+    np.testing.assert_allclose(score[0], [(w1 / (w1 / 2) ** q - (0.0 if q < 1 else 1.0)) / 2,
+                                          (0.0 - w1 ** (1 - q)) / 2], rtol=1e-14)
