@@ -366,8 +366,24 @@ LikelihoodFn = Callable[[Any, EstimatorOptions], LikelihoodWeights]
 """The likelihood form's signature: ``fn(log_w (G, M), options) -> LikelihoodWeights(score, answer)``."""
 
 
+class _ReadsOptions:
+    """What follows from the options an estimator form reads (``self.options``)."""
+
+    options: tuple[str, ...]
+
+    @property
+    def uses_q(self) -> bool:
+        """Whether the Tsallis index q enters the weights (``"q"`` is among the options read)."""
+        return "q" in self.options
+
+    @property
+    def needs_generator(self) -> bool:
+        """Whether the weights are random and need ``options.generator`` (PAFT's resampling)."""
+        return "generator" in self.options
+
+
 @dataclass(frozen=True)
-class LikelihoodForm:
+class LikelihoodForm(_ReadsOptions):
     """An estimator's form with likelihood weights w_m = p_θ(y*|x, z_m) (:mod:`tsallis.likelihood`)."""
 
     fn: LikelihoodFn
@@ -377,19 +393,9 @@ class LikelihoodForm:
     options: tuple[str, ...]
     """The :class:`EstimatorOptions` fields ``fn`` reads."""
 
-    @property
-    def uses_q(self) -> bool:
-        """Whether q enters the coefficients."""
-        return "q" in self.options
-
-    @property
-    def needs_generator(self) -> bool:
-        """Whether the coefficients are random (PAFT's resampling)."""
-        return "generator" in self.options
-
 
 @dataclass(frozen=True)
-class EstimatorSpec:
+class EstimatorSpec(_ReadsOptions):
     """What the registry knows about one estimator: everything a trainer, a CLI or a docs table needs."""
 
     name: str
@@ -406,16 +412,6 @@ class EstimatorSpec:
     """The smallest group size M for which the weights carry any signal (GRPO: 2)."""
     likelihood: LikelihoodForm | None = None
     """The paper's form of the estimator, from likelihood weights log p(y*|x, z_m) (None where undefined)."""
-
-    @property
-    def uses_q(self) -> bool:
-        """Whether the Tsallis index q enters the weights (``"q"`` is among the options read)."""
-        return "q" in self.options
-
-    @property
-    def needs_generator(self) -> bool:
-        """Whether the weights are random and need ``options.generator`` (PAFT's resampling)."""
-        return "generator" in self.options
 
     @property
     def trains_on_targets(self) -> bool:
