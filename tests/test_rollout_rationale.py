@@ -89,6 +89,7 @@ def test_the_engine_samples_closes_and_teacher_forces_the_gold_answer():
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 
 
+@pytest.mark.vllm
 @pytest.mark.skipif(not HAS_VLLM, reason="vLLM (optional extra) is not installed in this environment")
 def test_vllm_engine_closes_rationales_and_agrees_on_log_w():
     model, tokenizer = tiny_random_policy(seed=0)
