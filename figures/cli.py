@@ -109,6 +109,10 @@ def regenerate(names: list[str], out: Path, quick: bool, seed: int, console: Con
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.seed < 0:
+        raise ValueError(f"--seed must be an integer >= 0, got --seed={args.seed}")
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be an integer >= 1, got --jobs={args.jobs}")
     console = Console(width=160)
     names = list(args.only) if args.only else list(FIGURE_NAMES)
     start = time.perf_counter()

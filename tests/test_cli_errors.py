@@ -56,6 +56,8 @@ CASES = [
     (["data", "stats", "--benchmark", "musique", "--split", "dev", "--tokenizer", "none"],
      "no shipped musique dev data with context"),
     (["data", "stats", "--benchmark", "finqa", "--limit", "0", "--tokenizer", "none"], "limit must be a positive"),
+    (["figures", "--seed", "-1", "--out", "{tmp}/figs"], "--seed must be an integer >= 0, got --seed=-1"),
+    (["figures", "--jobs", "0", "--out", "{tmp}/figs"], "--jobs must be an integer >= 1, got --jobs=0"),
     (["plot", "{tmp}/empty_run"], "is not a run folder"),
     (["export", "{tmp}/empty_run"], "is not a run folder"),
     (["report", "{tmp}/missing_run"], "is not a run folder"),
