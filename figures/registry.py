@@ -18,6 +18,7 @@ FIGURE_NAMES: tuple[str, ...] = (
     "fig_stochastic_training",
     "fig_memorisation",
     "fig_memorisation_tradeoff",
+    "fig_likelihood_escape",
 )
 
 
