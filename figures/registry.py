@@ -17,6 +17,7 @@ FIGURE_NAMES: tuple[str, ...] = (
     "fig_stochastic_training",
     "fig_memorisation",
     "fig_memorisation_tradeoff",
+    "fig_escort_minimiser",
 )
 
 
