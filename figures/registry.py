@@ -18,6 +18,7 @@ FIGURE_NAMES: tuple[str, ...] = (
     "fig_memorisation",
     "fig_memorisation_tradeoff",
     "fig_escort_minimiser",
+    "fig_dispersion_penalty",
 )
 
 
