@@ -19,6 +19,7 @@ FIGURE_NAMES: tuple[str, ...] = (
     "fig_memorisation_tradeoff",
     "fig_escort_minimiser",
     "fig_dispersion_penalty",
+    "fig_near_optimum",
 )
 
 
