@@ -20,6 +20,7 @@ FIGURE_NAMES: tuple[str, ...] = (
     "fig_escort_minimiser",
     "fig_dispersion_penalty",
     "fig_near_optimum",
+    "fig_noise_fitting_rate",
 )
 
 
