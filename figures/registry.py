@@ -21,6 +21,7 @@ FIGURE_NAMES: tuple[str, ...] = (
     "fig_dispersion_penalty",
     "fig_near_optimum",
     "fig_noise_fitting_rate",
+    "fig_adam_vs_q",
 )
 
 
