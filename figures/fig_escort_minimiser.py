@@ -34,7 +34,7 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
             rows += [{"kind": method, "q": q, "j": j, "alpha": a, "theta": t, "escort": e,
                       "score_gap": expected_score(theta, ALPHA, q) - expected_score(ALPHA, ALPHA, q)}
                      for j, (a, t, e) in enumerate(zip(ALPHA, theta, closed))]
-    for q in np.linspace(0.04, 1.0, 97):
+    for q in np.linspace(0.04, 1.0, 49 if quick else 97):
         closed = escort(ALPHA, q)
         rows += [{"kind": "theory", "q": q, "j": j, "alpha": a, "escort": e,
                   "score_gap": expected_score(closed, ALPHA, q) - expected_score(ALPHA, ALPHA, q)}

@@ -25,7 +25,7 @@ NUM_ARMS = 5
 
 
 def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
-    eps0s = np.logspace(-1, -4, 4 if quick else 10)
+    eps0s = np.logspace(-1, -4, 3 if quick else 10)
     qs = (0.0, 0.5, 1.0) if quick else QS
     one, karm = OneLogit(), KArmedSoftmax(num_arms=NUM_ARMS)
     rows = []

@@ -129,16 +129,14 @@ def contamination_path(model: TwoLabelNoise, q: float, start: float, times: np.n
     return model.contamination(result.theta)
 
 
-def contamination_times(model: TwoLabelNoise, q: float, start: float, etas: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Flow time from p̃ = ``start`` to each contamination in ``etas``, read off the path p̃(t) recorded at
-    ``times`` (a fine log grid bracketing the answers) by linear interpolation of log t against log p̃ (NaN
-    outside the recorded range). Not an ODE event: solve_ivp locates events to an absolute time tolerance
-    of ~1e-15, and the direct parameterisation reaches small η in times far below that."""
-    path = contamination_path(model, q, start, times)
+def crossing_times(path: np.ndarray, times: np.ndarray, etas: np.ndarray) -> np.ndarray:
+    """The times at which a contamination path (recorded at ``times``, a fine log grid) first reaches each of
+    ``etas``: linear interpolation of log t against log p̃ on the path's rising part (NaN outside the recorded
+    range). Not an ODE event: solve_ivp locates events to an absolute time tolerance of ~1e-15, and the direct
+    parameterisation reaches small η in times far below that."""
     reached = np.flatnonzero(path >= np.max(etas))
     if reached.size:  # the rising part is all that is needed (beyond it the path may settle at p̃*)
         path, times = path[: reached[0] + 1], times[: reached[0] + 1]
     if np.any(np.diff(path) <= 0):
-        raise ArithmeticError(f"contamination is not increasing along the recorded path at q={q}")
-    log_t = np.interp(np.log(etas), np.log(path), np.log(times), left=np.nan, right=np.nan)
-    return np.exp(log_t)
+        raise ArithmeticError("contamination is not increasing along the recorded path")
+    return np.exp(np.interp(np.log(etas), np.log(path), np.log(times), left=np.nan, right=np.nan))

@@ -10,7 +10,7 @@ from sim.noise_fitting import (
     TwoLabelNoise,
     contamination_path,
     contamination_time,
-    contamination_times,
+    crossing_times,
     eq17_contamination,
     escort_contamination,
     leading_contamination_time,
@@ -57,7 +57,8 @@ def test_time_to_eta_flow_against_integral_and_leading_law():
     model, eps, q = TwoLabelNoise(0.1, "direct"), 0.1, 0.5
     etas = np.array([1e-9, 1e-7])
     lead = leading_contamination_time(etas, eps, q)
-    measured = contamination_times(model, q, 1e-20, etas, np.logspace(np.log10(lead[0] / 10), np.log10(lead[-1] * 10), 1500))
+    times = np.logspace(np.log10(lead[0] / 10), np.log10(lead[-1] * 10), 1500)
+    measured = crossing_times(contamination_path(model, q, 1e-20, times), times, etas)
     exact = np.array([contamination_time(e, eps, q) for e in etas])
     np.testing.assert_allclose(measured, exact, rtol=1e-5)
     np.testing.assert_allclose(exact / lead, 1.0, rtol=5e-3)  # Eq. 18 with constant 1 as η/p̃* → 0 (p̃* = 0.012)
