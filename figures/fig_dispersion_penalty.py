@@ -102,7 +102,7 @@ def checks(data: Table) -> list[Check]:
               "two-point spread, c = 0.01", float(np.max(np.abs(coefficient - 1.0))), "≤", 0.01),
     ]
     for q in (0.25, 1.0):
-        out.append(Check(NAME, f"Proposition B.1 (Sec. 3.1): second order off by {BREAK:.0%} at c = (q = {q:g}; observed)",
+        out.append(Check(NAME, f"Proposition B.1 (Sec. 3.1): spread c at which the second order is {BREAK:.0%} off, q = {q:g} (observed)",
                          "two-point spread, P̄ = 0.3", float(data["cv"][data.where(kind="breakdown", q=q)][0]), "info"))
     qs = np.unique(data["q"][data.where(kind="matched")])
     var = np.array([data["var"][data.where(kind="matched", q=q)] for q in qs])  # (q, level)
