@@ -6,8 +6,8 @@ Regime: (a) exact excess Δ against Δ_2 = (q/2) P̄^(-q-1) Var_D(P) for the two
 P̄ = 0.3 (markers), with the fourth-order prediction Δ/Δ_2 = 1 + (q+1)(q+2)c²/12 (lines): the expansion
 holds while the coefficient of variation c is small and is off by 10 % at c ≈ 0.4 (q = 1) to 0.6 (q = 1/4). Random P vectors
 (uniform on (0, 1], 3 to 30 examples, seeded) test Δ ≥ 0. (b) Exact flow of J_Q on N = 24 prompts sharing a
-linear softmax (K = 4 answers, d = 6 features, no label noise, random W0 so that p0 differs across prompts, its range in the JSON sidecar):
-Var_D(P) at the moment the mean P̄ reaches each level, per q.
+linear softmax (K = 4 answers, d = 6 features, no label noise, random W0 so that p0 differs across prompts;
+its range is in the JSON sidecar): Var_D(P) at the moment the mean P̄ reaches each level, per q.
 """
 
 from __future__ import annotations
@@ -102,8 +102,9 @@ def checks(data: Table) -> list[Check]:
               "two-point spread, c = 0.01", float(np.max(np.abs(coefficient - 1.0))), "≤", 0.01),
     ]
     for q in (0.25, 1.0):
-        out.append(Check(NAME, f"Proposition B.1 (Sec. 3.1): spread c at which the second order is {BREAK:.0%} off, q = {q:g} (observed)",
-                         "two-point spread, P̄ = 0.3", float(data["cv"][data.where(kind="breakdown", q=q)][0]), "info"))
+        claim = f"Proposition B.1 (Sec. 3.1): spread c at which the second order is {BREAK:.0%} off, q = {q:g} (observed)"
+        out.append(Check(NAME, claim, "two-point spread, P̄ = 0.3", float(data["cv"][data.where(kind="breakdown", q=q)][0]),
+                         "info"))
     qs = np.unique(data["q"][data.where(kind="matched")])
     var = np.array([data["var"][data.where(kind="matched", q=q)] for q in qs])  # (q, level)
     out.append(Check(NAME, "Proposition B.1 (flow): Var_D(P) at matched P̄ falls as q rises, max step over levels",

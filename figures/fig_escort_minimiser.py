@@ -77,7 +77,7 @@ def plot(data: Table) -> plt.Figure:
     for kind, marker in (("flow", "o"), ("slsqp", "x")):
         qk, gk = _by_q(data, kind, "score_gap", 0)
         cx.plot(qk, gk, marker, color="C2", mfc="none", label=kind)
-    cx.set(xlabel="q", ylabel="S_q(θ*) − S_q(α)", yscale="symlog", title="(c) α is optimal only at q = 1 (Cor. B.3)")
+    cx.set(xlabel="q", ylabel="S_q(θ*) − S_q(α)", title="(c) α is optimal only at q = 1 (Cor. B.3)")
     cx.set_yscale("symlog", linthresh=1e-6)
     cx.legend(fontsize=8)
     fig.tight_layout()

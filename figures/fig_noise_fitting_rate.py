@@ -70,8 +70,9 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
     rows += [{"kind": "q0", "q": 0.0, "t": t, "contamination": c}
              for t, c in zip(q0_times, contamination_path(logit, 0.0, 0.01, q0_times))]
     config = {"flip_rate": EPS, "qs": QS, "direct_start": START, "logit_starts": LOGIT_STARTS, "etas": etas.tolist(),
-              "small_flip_rate": SMALL_EPS, "solver": "LSODA rtol=1e-10 (atol 1e-30 direct, 1e-12 logit); times to η by "
-              "log-log interpolation of the path on a 1500-point log grid", "exact": "quad of Eq. 16, epsrel 1e-12"}
+              "small_flip_rate": SMALL_EPS, "exact": "quad of Eq. 16, epsrel 1e-12",
+              "solver": "LSODA rtol=1e-10 (atol 1e-30 direct, 1e-12 logit); times to η by log-log interpolation "
+                        "of the path on a 1500-point log grid"}
     return rows, config
 
 
@@ -139,8 +140,8 @@ def checks(data: Table) -> list[Check]:
         Check(NAME, f"Proposition C.2 (Eq. 17): p̃(∞)/(ε/(1−ε))^(1/q) at ε = {SMALL_EPS:g}, worst |· − 1|",
               "exact flow, two labels, direct", float(np.max(np.abs(data["contamination"][rest] / data["eq17"][rest] - 1.0))),
               "≤", 2 * SMALL_EPS),
-        Check(NAME, "Proposition C.2: q = 0 never memorises, max step of p̃(t) from p̃0 = 0.01", "exact flow, two labels, softmax",
-              float(np.max(np.diff(q0))), "<", 0.0),
+        Check(NAME, "Proposition C.2: q = 0 never memorises, max step of p̃(t) from p̃0 = 0.01",
+              "exact flow, two labels, softmax", float(np.max(np.diff(q0))), "<", 0.0),
     ]
     for q in (0.5, 1.0):
         out.append(Check(NAME, f"Proposition C.2, softmax parameterisation (‖s‖ = p̃, outside its assumption): "

@@ -47,8 +47,7 @@ def two_point_relative_error(q: float, cv: np.ndarray | float) -> np.ndarray:
 
 def dispersion_along_flow(toy, theta0: np.ndarray, q: float, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance over prompts of P_n along the exact flow of J_Q on a multi-prompt toy, at ``times``."""
-    result = integrate_flow(toy, theta0, q, t_max=float(times[-1]), target=None, t_eval=times,
-                            measure=lambda th: 0.0, rtol=1e-8, atol=1e-10)
+    result = integrate_flow(toy, theta0, q, t_max=float(times[-1]), target=None, t_eval=times, rtol=1e-8, atol=1e-10)
     if not result.success:
         raise RuntimeError(f"flow failed at q={q}: {result.message}")
     p = np.array([toy.success_prob(th) for th in result.theta])  # (n, N)

@@ -74,7 +74,7 @@ def flow_minimiser(alpha: np.ndarray, q: float, t_max: float) -> np.ndarray:
     """θ(t_max) under the softmax flow of S_q from the uniform distribution (w = 0), LSODA rtol 1e-10."""
     model = CategoricalScore(np.asarray(alpha, dtype=np.float64))
     result = integrate_flow(model, np.zeros(model.dim), q, t_max=t_max, target=None, t_eval=np.array([t_max]),
-                            measure=lambda w: 0.0, rtol=1e-10, atol=1e-12)
+                            rtol=1e-10, atol=1e-12)
     if not result.success:
         raise RuntimeError(f"categorical flow failed at q={q}: {result.message}")
     return model.success_prob(result.theta[-1])

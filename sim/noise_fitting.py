@@ -45,14 +45,13 @@ class TwoLabelNoise:
 
     flip_rate: float
     parameterisation: str = "direct"
+    dim: int = 1
 
     def __post_init__(self) -> None:
         if not 0.0 < self.flip_rate < 0.5:
             raise ValueError(f"flip_rate must lie in (0, 1/2), got flip_rate={self.flip_rate!r}")
         if self.parameterisation not in PARAMETERISATIONS:
             raise ValueError(f"parameterisation must be one of {PARAMETERISATIONS}, got {self.parameterisation!r}")
-
-    dim: int = 1
 
     def contamination(self, theta: np.ndarray) -> np.ndarray:
         """p̃, shape theta.shape[:-1]."""
