@@ -48,11 +48,11 @@ def compute(quick: bool, seed: int) -> tuple[list[dict], dict]:
     repeats = 8 if quick else 32
     rows = []
     for toy_name, toy in (("one_logit", OneLogit()), (f"k_armed_{NUM_ARMS}", KArmedSoftmax(num_arms=NUM_ARMS))):
+        if quick and toy_name != "one_logit":
+            continue  # quick: one logit only
         exact = escape_steps(toy, P0, QS, single, 40000)[..., 0]  # (S, Q)
         rows += [{"kind": "exact", "toy": toy_name, "q": q, "steps": exact[i, j]} | _describe(s)
                  for i, s in enumerate(single) for j, q in enumerate(QS)]
-        if quick and toy_name != "one_logit":
-            continue  # quick: the estimator runs on the one-logit toy only
         sampled = escape_steps(toy, P0_SAMPLED, QS, stochastic, 20000, estimator="garl_mean", m=M, repeats=repeats, rng=rng)
         rows += [{"kind": "garl", "toy": toy_name, "q": q, "steps": float(np.median(sampled[i, j])),
                   "p25": float(np.percentile(sampled[i, j], 25)), "p75": float(np.percentile(sampled[i, j], 75)),
