@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt  # without a display, matplotlib picks the Agg b
 import numpy as np
 
 from llm.atomic import atomic_write_bytes
-from llm.figure_files import FORMATS, save_figure
+from llm.figure_files import DPI, FORMATS, save_figure  # DPI re-exported: figure scripts take file settings from here
 
 Q_COLOURS = {0.0: "#1f77b4", 0.25: "#2ca02c", 0.5: "#ff7f0e", 0.75: "#d62728", 1.0: "#9467bd"}
 

@@ -29,8 +29,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from figures.common import Check, Table, q_colour
-from llm.figure_files import DPI
+from figures.common import DPI, Check, Table, q_colour
 from sim.escape import closed_form_escape_time, loglog_slope, measure_escape_time
 from sim.latent import LatentRationale
 from sim.latent_training import LatentTrainingOptions, train_latent

@@ -19,8 +19,7 @@ import itertools
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import Check, Table, q_colour
-from llm.figure_files import DPI
+from figures.common import DPI, Check, Table, q_colour
 from sim.latent import LatentRationale
 from sim.pool_moments import (
     answer_outcomes,

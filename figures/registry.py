@@ -14,11 +14,16 @@ FIGURE_NAMES: tuple[str, ...] = (
     "fig_variance",
     "fig_stochastic_escape",
     "fig_finite_m",
+    "fig_likelihood_escape",
     "fig_autoregressive",
     "fig_stochastic_training",
     "fig_memorisation",
     "fig_memorisation_tradeoff",
-    "fig_likelihood_escape",
+    "fig_escort_minimiser",
+    "fig_dispersion_penalty",
+    "fig_near_optimum",
+    "fig_noise_fitting_rate",
+    "fig_adam_vs_q",
 )
 
 

@@ -198,28 +198,30 @@ class LinearSoftmaxPrompts:
         return self.labels != self.clean_labels
 
     def probs(self, theta: np.ndarray) -> np.ndarray:
-        """π (N, K) for θ of shape (K·d,)."""
-        w = _as_theta(theta).reshape(self.num_answers, -1)  # (K, d)
-        return softmax(self.features @ w.T + self.offset, axis=-1)
+        """π (..., N, K) for θ of shape (..., K·d)."""
+        theta = _as_theta(theta)
+        w = theta.reshape(theta.shape[:-1] + (self.num_answers, -1))  # (..., K, d)
+        return softmax(self.features @ np.swapaxes(w, -1, -2) + self.offset, axis=-1)
 
     def success_prob(self, theta: np.ndarray) -> np.ndarray:
-        """P_n = π_n[y_n], shape (N,)."""
-        return self.probs(theta)[np.arange(len(self.labels)), self.labels]
+        """P_n = π_n[y_n], shape (..., N)."""
+        return self.probs(theta)[..., np.arange(len(self.labels)), self.labels]
 
     def _weighted_grad(self, theta: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        """Σ_n weight_n ∇P_n / N, flattened to (K·d,)."""
-        pi = self.probs(theta)  # (N, K)
-        p = pi[np.arange(len(self.labels)), self.labels]  # (N,)
-        residual = np.eye(self.num_answers)[self.labels] - pi  # (N, K)
-        coef = (weight * p)[:, None] * residual / len(self.labels)  # (N, K)
-        return (coef.T @ self.features).ravel()  # (K, d) -> (K·d,)
+        """Σ_n weight_n ∇P_n / N with weight of shape (..., N), flattened to (..., K·d)."""
+        pi = self.probs(theta)  # (..., N, K)
+        p = pi[..., np.arange(len(self.labels)), self.labels]  # (..., N)
+        residual = np.eye(self.num_answers)[self.labels] - pi  # (..., N, K)
+        coef = (weight * p)[..., None] * residual / len(self.labels)  # (..., N, K)
+        grad = np.swapaxes(coef, -1, -2) @ self.features  # (..., K, d)
+        return grad.reshape(grad.shape[:-2] + (-1,))  # (..., K·d)
 
     def grad_success(self, theta: np.ndarray) -> np.ndarray:
         """∇ of the mean success (1/N) Σ_n P_n."""
         return self._weighted_grad(theta, np.ones(len(self.labels)))
 
-    def flow(self, theta: np.ndarray, q: float) -> np.ndarray:
-        """∇ J_Q = (1/N) Σ_n P_n^(-q) ∇P_n."""
+    def flow(self, theta: np.ndarray, q: float | np.ndarray) -> np.ndarray:
+        """∇ J_Q = (1/N) Σ_n P_n^(-q) ∇P_n (q a number, or (..., 1) for one q per instance)."""
         return self._weighted_grad(theta, amplification(self.success_prob(theta), q))
 
     @classmethod
