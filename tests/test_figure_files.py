@@ -1,11 +1,11 @@
-"""llm.figure_files.save_figure: PNG + PDF, the same bytes for the same figure, no timestamps, figure closed."""
+"""tsallis.files.save_figure: PNG + PDF, the same bytes for the same figure, no timestamps, figure closed."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pytest
 
-from llm.figure_files import DPI, save_figure
+from tsallis.files import DPI, save_figure
 
 
 def _figure():

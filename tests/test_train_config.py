@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from llm.train.config import ConfigError, TrainConfig
-from llm.train.recipe import load_config, read_recipe
 from llm.train.dry_run import dry_run
+from llm.train.recipe import load_config, read_recipe
 
 RECIPES = Path(__file__).parents[1] / "recipes"
 GRID = sorted((RECIPES / "gpu").rglob("*.yaml"))

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from llm.models import tiny_random_policy
 from llm.rollout import HFRolloutEngine, SamplingConfig
 from llm.rollout.base import Rollout
-from llm.train.recipe import load_config
 from llm.train.batch import collate, token_logprobs
 from llm.train.loss import AGGREGATIONS, policy_loss
+from llm.train.recipe import load_config
 from llm.train.update import LossSpec, accumulate_gradients, sequence_coefficients
 from tsallis.estimators import compute_weights, EstimatorOptions
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
+from llm.data.finqa_program import ProgramError, format_number, parse_program
 from llm.data.records import Example, RecordSource
-from llm.finqa_program import ProgramError, format_number, parse_program
 
 BENCHMARK = "finqa"
 

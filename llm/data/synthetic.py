@@ -14,7 +14,7 @@ so the success probability sums over the latent prefixes u ∈ (V ∖ {EOS})^k::
 
     P_θ(x) = Σ_z p_θ(z | x) r(x, z) = Σ_u p_θ(u y* | x)
 
-which :mod:`llm.coldstart.exact` evaluates exactly by teacher forcing every (u, y*).
+which :mod:`llm.evaluation.exact` evaluates exactly by teacher forcing every (u, y*).
 
 Prompts are distinct and never palindromes (a palindrome's copy is its reversal, which would let the copy
 strategy of :mod:`llm.coldstart.base_model` succeed). One seeded shuffle of such prompts gives the training
@@ -204,7 +204,7 @@ def read_task_file(path: str | Path) -> SyntheticTask:
 
 def write_task_file(task: SyntheticTask, path: str | Path) -> Path:
     """Write the settings as JSON-compatible YAML (what :func:`read_task_file` reads)."""
-    from llm.atomic import atomic_write_text
+    from tsallis.files import atomic_write_text
 
     path = Path(path)
     atomic_write_text(path, json.dumps(task.to_dict(), indent=2) + "\n")

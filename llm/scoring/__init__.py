@@ -16,7 +16,7 @@ Rules (see each module's docstring for the formulas):
   empty-token rule and max over aliases).
 * :mod:`llm.scoring.extract`: the final answer and the rule that found it (answer tag, answer line,
   ``####``, ``\\boxed{}``, "the answer is"), with a documented precedence.
-* :mod:`llm.finqa_program` (shared with :mod:`llm.data`): FinQA's program language, read leniently.
+* :mod:`llm.data.finqa_program` (shared with :mod:`llm.data`): FinQA's program language, read leniently.
 * :mod:`llm.scoring.finqa_official`: FinQA's official program evaluation, quirks included.
 * :mod:`llm.scoring.finqa_match`: strict (official) and tolerant (documented deviation) FinQA matching.
 * :mod:`llm.scoring.scorers`: one scorer per benchmark.
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from llm.finqa_program import ProgramError, execute_program
+from llm.data.finqa_program import ProgramError, execute_program
 from llm.scoring.extract import RULES, Extraction, extract_answer, find_answer
 from llm.scoring.normalize import exact_match, normalize_answer, token_f1
 from llm.scoring.scorers import FinQAScorer, QAScorer

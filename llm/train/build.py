@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch
 
 from llm.data import Example, load_benchmark
-from llm.prompts import ANSWER_PREFIX, build_prompt
+from llm.data.prompts import ANSWER_PREFIX, build_prompt
 from llm.rollout import SamplingConfig, make_engine
 from llm.scoring import get_scorer
 from llm.train.config import TrainConfig, configurable_options
@@ -68,11 +68,11 @@ def _load(config: TrainConfig, path, split: str, closed_book: bool, limit: int |
 
 
 def exact_evaluation(config: TrainConfig, data: Data) -> Callable[[Any, Any], dict[str, float]] | None:
-    """``(model, tokenizer) -> exact/ metrics`` on the synthetic task (:mod:`llm.coldstart.exact`), or None when
+    """``(model, tokenizer) -> exact/ metrics`` on the synthetic task (:mod:`llm.evaluation.exact`), or None when
     ``eval.exact_every`` is 0."""
     if not config.eval.exact_every:
         return None
-    from llm.coldstart.exact import exact_metrics
+    from llm.evaluation.exact import exact_metrics
 
     return lambda model, tokenizer: exact_metrics(model, tokenizer, data.train, data.eval)
 

@@ -124,7 +124,7 @@ class DataConfig:
     sometimes succeeds."""
     chat_template: StrictBool = True
     """Render prompts with the tokenizer's chat template (instruction-tuned models). ``false``: plain text
-    ending in ``Reasoning:`` (``llm.prompts``), the natural prompt for a base model; the cold-start recipes
+    ending in ``Reasoning:`` (``llm.data.prompts``), the natural prompt for a base model; the cold-start recipes
     use it."""
     train_limit: StrictInt | None = Field(None, ge=1)
     """Use only the first N training examples (``None``: all)."""
@@ -315,7 +315,7 @@ class EvalConfig:
     """Completion limit at evaluation (``None``: ``rollout.max_new_tokens``)."""
     exact_every: StrictInt = Field(0, ge=0)
     """Synthetic task only: compute the exact success probabilities P_θ(x) of every training and held-out prompt
-    (``exact/`` metrics, :mod:`llm.coldstart.exact`) at step 0, every N steps and after the last step (0: never)."""
+    (``exact/`` metrics, :mod:`llm.evaluation.exact`) at step 0, every N steps and after the last step (0: never)."""
 
 
 @dataclass(config=_STRICT)

@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from llm.atomic import atomic_write_text
 from tsallis.diagnostics import group_diagnostics
+from tsallis.files import atomic_write_text
 
 METRICS_FILE = "metrics.jsonl"
 

@@ -31,7 +31,6 @@ import torch
 import yaml
 from accelerate.utils import broadcast_object_list, gather_object, set_seed
 
-from llm.atomic import atomic_write_text, check_writable_folder
 from llm.seeding import derive_seed
 from llm.train import build
 from llm.train.checkpoint import latest_checkpoint, load_checkpoint, register_adapter_hooks, save_checkpoint
@@ -45,6 +44,7 @@ from llm.train.progress import StepProgress
 from llm.train.replay import ReplayBuffer, replay_batch
 from llm.train.sampling import sample_batch
 from llm.train.update import LossSpec, accumulate_gradients, optimizer_step, sequence_coefficients
+from tsallis.files import atomic_write_text, check_writable_folder
 
 # settings a resumed run may change; any other difference from the saved config is an error
 RESUMABLE_CHANGES = {"steps", "max_generated_tokens", "progress", "tensorboard", "eval", "checkpoint"}

@@ -4,7 +4,7 @@ The answer line is what :func:`llm.scoring.extract.extract_answer` reads. :func:
 the tokenizer's chat template (one user turn, generation prompt appended) when the tokenizer has one,
 and falls back to plain text otherwise (or when ``tokenizer`` is None)::
 
-    from llm.prompts import build_prompt
+    from llm.data.prompts import build_prompt
     text = build_prompt(example, tokenizer)   # str, ready for the rollout engine
 
 The context (FinQA report text and table, HotPotQA/MuSiQue paragraphs) comes first, then the question,

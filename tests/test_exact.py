@@ -14,9 +14,9 @@ import torch
 from accelerate import Accelerator
 
 from llm.coldstart.base_model import pretrain
-from llm.coldstart.exact import exact_metrics, latent_prefixes, success_probabilities, success_probability_tensor
 from llm.coldstart.settings import BaseModelSpec
 from llm.data.synthetic import SyntheticTask, make_examples, prompt_text
+from llm.evaluation.exact import exact_metrics, latent_prefixes, success_probabilities, success_probability_tensor
 from llm.rollout import SamplingConfig, make_engine
 from llm.scoring import get_scorer
 from llm.train.config import build_config

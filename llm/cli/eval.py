@@ -14,16 +14,15 @@ with (``data.chat_template`` of the run or the export), else the tokenizer's whe
 from __future__ import annotations
 
 import argparse
-import subprocess
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
 
-from llm.atomic import check_file_stem, check_writable_folder
-from llm.cli_data import add_data_arguments, check_data_option, load_examples
-from llm.prompts import has_chat_template
+from llm.cli.data import add_data_arguments, check_data_option, load_examples
+from llm.data.prompts import has_chat_template
+from tsallis.files import check_file_stem, check_writable_folder, git_commit
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,15 +55,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/eval"), help="output folder (default: runs/eval)")
     p.add_argument("--name", default=None, help="file name stem (default: <benchmarks>-<split>-k<k>-seed<seed>-<time>)")
     p.set_defaults(func=run)
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 DEFAULT_MAX_NEW_TOKENS = 256
@@ -136,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         "benchmarks": args.benchmark, "split": args.split, "data": str(args.data) if args.data else "shipped",
         "closed_book": args.closed_book, "limit": args.limit, "chat_template": chat_template,
         **run_config(config, sampling),
-        "seconds": round(elapsed, 2), "finished": stamp, "git_commit": _git_commit(),
+        "seconds": round(elapsed, 2), "finished": stamp, "git_commit": git_commit(),
     }
     records_path, summary_path = write_results(result, args.out, name, run_info)
     print_summary(result.summary, args.k, title=f"{model_name}, {args.split}, k={args.k}", console=console)
