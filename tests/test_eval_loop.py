@@ -161,7 +161,7 @@ def test_tsallis_eval_of_the_synthetic_task_samples_its_completion_length(tmp_pa
     """Without --max-new-tokens the synthetic task is sampled to exactly k + L tokens, the only length the
     verifier accepts (a 256-token default made every sample of a trained model fail); others keep 256."""
     from llm.cli.eval import DEFAULT_MAX_NEW_TOKENS, default_max_new_tokens
-    from llm.data.registry import load_benchmark
+    from llm.data import load_benchmark
     from llm.data.synthetic import SyntheticTask
 
     task = SyntheticTask(free_tokens=3)

@@ -41,6 +41,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from llm.data.benchmarks import Benchmark, register
 from llm.data.records import DataFormatError, Example
 
 SEPARATOR = ">"
@@ -225,3 +226,30 @@ def synthetic_tokenizer(task: SyntheticTask):
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=EOS, pad_token=EOS)
     tokenizer.padding_side = "left"
     return tokenizer
+
+
+def example_completion_length(example: Example) -> int:
+    """k + L of the task ``example`` was generated from (its settings travel in ``metadata["task"]``)."""
+    return max_new_tokens(SyntheticTask.from_mapping(example.metadata["task"]))
+
+
+def check_config(config: Any) -> None:
+    """A training config on this task: the rollout length must be the task's completion length k + L."""
+    length = config.data.synthetic.completion_length
+    if config.rollout.max_new_tokens != length:
+        raise ValueError(
+            f"the synthetic task's completions have exactly free_tokens + prompt_length = {length} tokens: set "
+            f"rollout.max_new_tokens={length}, got rollout.max_new_tokens={config.rollout.max_new_tokens}")
+
+
+register(Benchmark(
+    name=BENCHMARK,
+    scoring_rule="answer_slot",
+    task_settings=SyntheticTask,
+    make_examples=make_examples,
+    read_settings=read_task_file,
+    prompt=prompt_text,
+    completion_length=example_completion_length,
+    check_config=check_config,
+    exact_success=True,
+))

@@ -13,9 +13,9 @@ from typing import Any, Callable
 
 import torch
 
-from llm.data import Example, load_benchmark
+from llm.data import Example, benchmark_spec, load_benchmark
 from llm.data.prompts import ANSWER_PREFIX, build_prompt
-from llm.rollout import SamplingConfig, make_engine
+from llm.rollout import ENGINES, SamplingConfig, make_engine
 from llm.scoring import get_scorer
 from llm.train.config import TrainConfig, configurable_options
 from tsallis.estimators import EstimatorOptions, compute_weights
@@ -56,15 +56,22 @@ def prompt_tokenizer(config: TrainConfig, tokenizer: Any) -> Any:
 def _load(config: TrainConfig, path, split: str, closed_book: bool, limit: int | None, role: str) -> list[Example]:
     """One split, filtered to ``data.answer_types`` (an empty result is an error), then cut to ``limit``."""
     types = config.data.answer_types
-    task = config.data.synthetic if config.data.benchmark == "synthetic" else None
     examples = load_benchmark(config.data.benchmark, path, split, closed_book=closed_book,
-                              limit=None if types else limit, task=None if path else task)
+                              limit=None if types else limit, task=None if path else task_settings(config))
     if not types:
         return examples
     kept = [x for x in examples if x.metadata.get("answer_type") in types]
     if not kept:
         raise ValueError(f"data.answer_types={types} leaves none of the {len(examples)} {role} examples")
     return kept[:limit]
+
+
+def task_settings(config: TrainConfig) -> Any:
+    """A generated task's settings: the ``data`` field named after the benchmark, or None for a benchmark read
+    from files."""
+    if benchmark_spec(config.data.benchmark).task_settings is None:
+        return None
+    return getattr(config.data, config.data.benchmark)
 
 
 def exact_evaluation(config: TrainConfig, data: Data) -> Callable[[Any, Any], dict[str, float]] | None:
@@ -202,11 +209,11 @@ def optimizer_and_scheduler(config: TrainConfig, model):
 
 
 def rollout_engine(config: TrainConfig, model, tokenizer):
-    """The rollout engine sampling from ``model`` (HF generate, or vLLM with weight sync)."""
-    if config.rollout.engine == "hf":
-        return make_engine("hf", model=model, tokenizer=tokenizer, batch_size=config.rollout.batch_size,
-                           share_prompts=config.rollout.share_prompts)
-    return make_engine("vllm", model=model, tokenizer=tokenizer)
+    """The rollout engine ``rollout.engine`` sampling from ``model``, with the ``rollout`` settings it reads
+    (:data:`llm.rollout.ENGINES`)."""
+    name = config.rollout.engine
+    options = {option: getattr(config.rollout, option) for option in ENGINES[name].options}
+    return make_engine(name, model=model, tokenizer=tokenizer, **options)
 
 
 @functools.lru_cache(maxsize=8)

@@ -21,7 +21,9 @@ from typing import Annotated
 from pydantic import BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
+from llm.data.benchmarks import BENCHMARKS, benchmark_spec
 from llm.data.synthetic import SyntheticTask
+from llm.rollout import ENGINES
 from llm.train.qsource import check_q_spec
 from tsallis.registry import ESTIMATORS, estimator_spec, option_specs
 
@@ -103,9 +105,10 @@ class ModelConfig:
 class DataConfig:
     """Training and held-out prompts."""
 
-    benchmark: Literal["finqa", "hotpotqa", "musique", "synthetic"] = "finqa"
-    """Which benchmark; fixes the loader, the prompt and the verifier (reward). ``synthetic`` is the generated
-    reversal task of the cold-start experiment (:mod:`llm.data.synthetic`), set by ``data.synthetic``."""
+    benchmark: Literal[BENCHMARKS] = "finqa"
+    """A registered benchmark (:mod:`llm.data.benchmarks`); fixes the loader, the prompt and the verifier
+    (reward). ``synthetic`` is the generated reversal task of the cold-start experiment (:mod:`llm.data.synthetic`),
+    set by ``data.synthetic``."""
     train_path: str | None = None
     """Official-format training file; ``None`` uses the subset shipped with the package."""
     train_split: str = "train"
@@ -143,7 +146,7 @@ class DataConfig:
 class RolloutConfig:
     """How the M completions per prompt are sampled."""
 
-    engine: Literal["hf", "vllm"] = "hf"
+    engine: Literal[tuple(ENGINES)] = "hf"
     """``hf``: transformers ``generate`` on the training model (works everywhere); ``vllm``: a vLLM engine
     whose weights are synced after every optimizer step (much faster on GPU; needs the ``vllm`` extra)."""
     num_samples: StrictInt = Field(16, ge=1)
@@ -394,15 +397,13 @@ class TrainConfig:
         if self.rollout.num_samples < spec.min_samples:
             raise ValueError(f"algo.name={self.algo.name!r} needs rollout.num_samples >= {spec.min_samples} (a smaller "
                              f"group carries no signal), got rollout.num_samples={self.rollout.num_samples}")
-        synthetic = self.data.benchmark == "synthetic"
-        if synthetic and self.rollout.max_new_tokens != self.data.synthetic.completion_length:
-            raise ValueError(
-                f"the synthetic task's completions have exactly free_tokens + prompt_length = "
-                f"{self.data.synthetic.completion_length} tokens: set rollout.max_new_tokens="
-                f"{self.data.synthetic.completion_length}, got rollout.max_new_tokens={self.rollout.max_new_tokens}")
-        if self.eval.exact_every and not synthetic:
-            raise ValueError(f"eval.exact_every={self.eval.exact_every} needs data.benchmark='synthetic' (exact success "
-                             f"probabilities need an enumerable task), got data.benchmark={self.data.benchmark!r}")
+        benchmark = benchmark_spec(self.data.benchmark)
+        if benchmark.check_config is not None:
+            benchmark.check_config(self)
+        if self.eval.exact_every and not benchmark.exact_success:
+            enumerable = [name for name in BENCHMARKS if benchmark_spec(name).exact_success]
+            raise ValueError(f"eval.exact_every={self.eval.exact_every} needs a benchmark whose success probabilities "
+                             f"can be enumerated ({', '.join(enumerable)}), got data.benchmark={self.data.benchmark!r}")
 
     # ---- derived fields (computed, never set) ----
     def run_name(self, timestamp: str) -> str:
