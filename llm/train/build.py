@@ -74,16 +74,6 @@ def task_settings(config: TrainConfig) -> Any:
     return getattr(config.data, config.data.benchmark)
 
 
-def exact_evaluation(config: TrainConfig, data: Data) -> Callable[[Any, Any], dict[str, float]] | None:
-    """``(model, tokenizer) -> exact/ metrics`` on the synthetic task (:mod:`llm.evaluation.exact`), or None when
-    ``eval.exact_every`` is 0."""
-    if not config.eval.exact_every:
-        return None
-    from llm.evaluation.exact import exact_metrics
-
-    return lambda model, tokenizer: exact_metrics(model, tokenizer, data.train, data.eval)
-
-
 def reward_function(config: TrainConfig) -> RewardFn:
     """The benchmark's verifier (``llm.scoring``) as a binary reward, strict or tolerant (``data.strict_scoring``)."""
     return get_scorer(config.data.benchmark, strict=config.data.strict_scoring).reward
@@ -121,7 +111,7 @@ def estimator_options(config: TrainConfig, q: Any, rewards: torch.Tensor, genera
     return EstimatorOptions(**values)
 
 
-def estimator_weights(config: TrainConfig, rewards: torch.Tensor, q: Any, generator: Any,
+def weights_from_config(config: TrainConfig, rewards: torch.Tensor, q: Any, generator: Any,
                       extra: dict[str, Any] | None = None) -> torch.Tensor:
     """w (G, M) = ``tsallis.estimators.compute_weights`` for ``config.algo`` on ``rewards`` (G, M)."""
     return compute_weights(config.algo.name, rewards, estimator_options(config, q, rewards, generator, extra))
@@ -144,6 +134,19 @@ def load_model(config: TrainConfig, device: torch.device):
         return model.to(device), tokenizer
     dtype = None if config.model.dtype == "auto" else config.model.dtype
     return load_policy(config.model.name, device=device, dtype=dtype, cache=config.model.cache_dir)
+
+
+def policy_and_optimizer(config: TrainConfig, accelerator):
+    """The policy prepared by ``accelerator`` (LoRA and gradient checkpointing applied, in training mode), its
+    tokenizer, the frozen reference (or None), the optimizer and the learning-rate scheduler. Call it after
+    seeding: a tiny model's and LoRA's initial weights come from the seeded generators."""
+    model, tokenizer = load_model(config, accelerator.device)
+    reference = reference_model(config, model)
+    model = apply_lora(config, enable_gradient_checkpointing(config, model))
+    model.train()
+    optimizer, scheduler = optimizer_and_scheduler(config, model)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    return model, tokenizer, reference, optimizer, scheduler
 
 
 def reference_model(config: TrainConfig, model) -> Any:

@@ -14,7 +14,7 @@ is one registration in :mod:`tsallis.estimators`, with nothing to add here.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 from typing import Annotated
 
@@ -278,7 +278,7 @@ class OptimConfig:
     """``adamw``: AdamW, for LLM runs. ``sgd``: plain gradient steps θ ← θ - lr ∇L (no momentum, no weight decay
     unless set), whose updates are proportional to the estimate; the regime of the ``sim/`` theory, used by the
     cold-start experiment. Adam divides each update by a running gradient scale, so it undoes much of the
-    P̂^(-q) amplification when successes are rare (see the README's cold-start section)."""
+    P̂^(-q) amplification when successes are rare (see docs/coldstart.md)."""
     lr: Number = Field(1e-6, gt=0)
     """Peak learning rate. 1e-6 for full fine-tuning of 1-8B models; ~1e-5 to 1e-4 with LoRA."""
     weight_decay: Number = Field(0.0, ge=0)
@@ -303,7 +303,7 @@ class OptimConfig:
 
 
 @dataclass(config=_STRICT)
-class EvalConfig:
+class PeriodicEvalConfig:
     """Periodic maj@k evaluation on a held-out split."""
 
     every: StrictInt = Field(0, ge=0)
@@ -372,8 +372,8 @@ class TrainConfig:
     """Estimator, q schedule and loss (:class:`AlgoConfig`)."""
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
     """AdamW, warm-up, clipping, micro-batches (:class:`OptimConfig`)."""
-    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
-    """Periodic maj@k evaluation (:class:`EvalConfig`)."""
+    eval: PeriodicEvalConfig = dataclasses.field(default_factory=PeriodicEvalConfig)
+    """Periodic maj@k evaluation (:class:`PeriodicEvalConfig`)."""
     checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
     """Checkpoint frequency and retention (:class:`CheckpointConfig`)."""
 
@@ -413,14 +413,15 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML-safe) of every field."""
-        return _plain(dataclasses.asdict(self))
+        return plain_data(dataclasses.asdict(self))
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+def plain_data(value: Any) -> Any:
+    """Mappings (dicts, OmegaConf containers) and sequences as plain dicts and lists, recursively (YAML-safe)."""
+    if isinstance(value, Mapping) or (hasattr(value, "items") and hasattr(value, "keys")):
+        return {str(k): plain_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig":
+        return [plain_data(v) for v in value]
     return value
 
 
