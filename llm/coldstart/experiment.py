@@ -96,7 +96,8 @@ class Experiment:
 
 
 def train_one(values: dict[str, Any]) -> str:
-    """Train one run from its config dict in this process (one torch thread) and plot it; return its folder."""
+    """Train one run from its config dict in this process (one torch thread while it trains) and plot it; return
+    its folder."""
     import torch
     from transformers.utils import logging as transformers_logging
 
@@ -104,9 +105,13 @@ def train_one(values: dict[str, Any]) -> str:
     from llm.train.config import build_config
     from llm.train.trainer import train
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     transformers_logging.disable_progress_bar()  # one "Loading weights" bar per run would drown the progress bar
-    run_dir = train(build_config(values, f"coldstart run {values['algo']} seed {values['seed']}"))
+    try:
+        run_dir = train(build_config(values, f"coldstart run {values['algo']} seed {values['seed']}"))
+    finally:
+        torch.set_num_threads(threads)  # in this process (jobs=1), the caller's setting comes back
     plot_runs([run_dir], run_dir / "plots")
     return str(run_dir)
 

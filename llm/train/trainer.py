@@ -34,6 +34,7 @@ from accelerate.utils import gather_object
 
 from llm.seeding import RESAMPLING_STREAM, ROLLOUT_STREAM, step_seed
 from llm.train.checkpoint import save_checkpoint
+from llm.train.config import TrainConfig
 from llm.train.distributed import full_parameters, make_accelerator, replica_metrics
 from llm.train.evaluate import PeriodicEvaluation
 from llm.train.export import FINAL_DIR, export_run
@@ -51,15 +52,13 @@ class TrainingInterrupted(Exception):
         self.run_dir, self.step = run_dir, step
 
 
-def train(config, *, resume: str | Path | None = None, reward_fn: Callable[[Any, str], float] | None = None,
+def train(config: TrainConfig, *, resume: str | Path | None = None, reward_fn: Callable[[Any, str], float] | None = None,
           stop_after: int | None = None, evaluations: Sequence[PeriodicEvaluation] = ()) -> Path:
-    """Run (or resume) training; return the run folder.
-
-    ``resume``: a run folder to continue from its newest checkpoint. ``reward_fn``: replaces the benchmark
-    verifier (tests use trivially learnable rewards). ``stop_after``: leave the loop after this step as if killed
-    (tests of kill-and-resume). ``evaluations``: measurements added to the config's (:mod:`llm.train.evaluate`).
-    Ctrl-C finishes the current step, checkpoints it and raises :class:`TrainingInterrupted`.
-    """
+    """Run (or resume) training; return the run folder. ``resume``: a run folder to continue from its newest
+    checkpoint. ``reward_fn``: replaces the benchmark verifier (tests use trivially learnable rewards).
+    ``stop_after``: leave the loop after this step as if killed (tests of kill-and-resume). ``evaluations``:
+    measurements added to the config's (:mod:`llm.train.evaluate`). Ctrl-C finishes the current step,
+    checkpoints it and raises :class:`TrainingInterrupted`."""
     run = start_run(config, make_accelerator(config), resume, reward_fn, evaluations)
     rank, world, G = run.accelerator.process_index, run.accelerator.num_processes, config.prompts_per_step
     generated = sum(r.get("perf/generated_tokens") or 0 for r in read_metrics(run.run_dir)) if run.start else 0.0
@@ -69,7 +68,8 @@ def train(config, *, resume: str | Path | None = None, reward_fn: Callable[[Any,
             started = time.perf_counter()
 
             # 1. sample: M completions per prompt, or the gold targets (dynamic sampling may swap prompts)
-            batch = sample_batch(run, run.order.take(G)[rank::world], step_seed(config.seed, step, rank, ROLLOUT_STREAM))
+            seed = step_seed(config.seed, step, rank, ROLLOUT_STREAM)
+            batch = sample_batch(run, run.order.take(G)[rank::world], seed)
             sampled, scored = time.perf_counter() - batch.score_seconds, time.perf_counter()
             rewards, indices = gather_groups(run, batch)  # (G, M) and G prompt indices of every rank, rank-major
 
@@ -92,8 +92,7 @@ def train(config, *, resume: str | Path | None = None, reward_fn: Callable[[Any,
             record = {**step_record(step, q_all, rewards, batch, coefficients, update, run.accelerator),
                       **run.replay.metrics()}
             generated += record["perf/generated_tokens"]
-            last = step == config.steps or (config.max_generated_tokens is not None
-                                            and generated >= config.max_generated_tokens)
+            last = step == config.steps or generated >= (config.max_generated_tokens or float("inf"))
             record.update(replica_metrics(run.model, run.policy, run.accelerator))
             record.update(evaluate_due(run, step, last))
             run.writer.write(record)
@@ -101,8 +100,7 @@ def train(config, *, resume: str | Path | None = None, reward_fn: Callable[[Any,
 
             # 5. checkpoint (also when Ctrl-C asked to stop: every rank stops after the same step)
             stop = _any_rank(interrupt["stop"], run.accelerator)
-            every = config.checkpoint.every
-            if (every and step % every == 0) or last or stop:
+            if (config.checkpoint.every and step % config.checkpoint.every == 0) or last or stop:
                 save_checkpoint(run.accelerator, run.run_dir, step, run.state_dict(step), run.config_yaml,
                                 config.checkpoint.keep_last)
             if stop:
