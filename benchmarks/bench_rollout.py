@@ -38,10 +38,10 @@ from rich.console import Console
 from rich.table import Table
 from transformers import GenerationConfig
 
-from llm.atomic import atomic_write_text
 from llm.models import load_policy, tiny_random_policy
 from llm.rollout import SamplingConfig, make_engine
 from llm.rollout.base import eos_token_ids, left_pad, tokenize_prompts
+from tsallis.files import atomic_write_text
 
 QUESTIONS = [
     "What is 17 times 23?",

@@ -26,8 +26,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from llm.train.recipe import load_config
 from llm.train.metrics import read_metrics
+from llm.train.recipe import load_config
 from llm.train.trainer import train
 
 COLUMNS = [

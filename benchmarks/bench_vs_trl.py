@@ -1,4 +1,4 @@
-"""This project's trainer against TRL's GRPOTrainer, side by side on identical settings (issue 14).
+"""This project's trainer against TRL's GRPOTrainer, side by side on identical settings.
 
 Both train GRPO for a few steps on the same G shipped HotPotQA prompts (closed-book, rendered with the model's
 chat template, token for token the same on both sides), M samples per prompt, at most N new tokens, temperature

@@ -23,10 +23,10 @@ import json
 from datasets import Dataset
 
 from llm.data import load_benchmark
+from llm.data.prompts import build_prompt
 from llm.integrations.core import ROLLOUT_ESTIMATORS
 from llm.integrations.trl import TsallisGRPOTrainer, tsallis_grpo_config
 from llm.models import load_policy, tiny_random_policy
-from llm.prompts import build_prompt
 from llm.scoring import get_scorer
 
 

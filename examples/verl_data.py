@@ -19,7 +19,7 @@ import functools
 from pathlib import Path
 
 from llm.data import load_benchmark
-from llm.prompts import build_messages
+from llm.data.prompts import build_messages
 from llm.scoring import get_scorer
 
 

@@ -25,9 +25,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 from threadpoolctl import threadpool_limits
 
-from figures.common import Check, run_figure, summary_rows, write_rows
+from figures.common import Check, run_figure, summary_rows
 from figures.registry import FIGURE_NAMES, load_figure
-from llm.figure_files import FORMATS
+from tsallis.files import FORMATS, write_csv
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     checks, seconds = regenerate(names, args.out, args.quick, args.seed, console, args.jobs, args.formats)
     total = time.perf_counter() - start
-    write_rows(args.out / "summary.csv", summary_rows(checks))
+    write_csv(args.out / "summary.csv", summary_rows(checks))
     console.print(summary_table(checks, f"verified claims ({'quick' if args.quick else 'full'} run, seed {args.seed})"))
     timing = ", ".join(f"{name.removeprefix('fig_')} {sec:.1f}" for name, sec in seconds.items())
     console.print(f"{len(names)} figures in {total:.1f} s wall with {args.jobs} job(s) -> {args.out}/  (s per figure: {timing})")

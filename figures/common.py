@@ -1,5 +1,5 @@
 """Shared plumbing of the figure scripts: data files, sidecars and the checks they report (plots are saved by
-:func:`llm.figure_files.save_figure`).
+:func:`tsallis.files.save_figure`).
 
 Every figure module in :mod:`figures` defines
 
@@ -15,9 +15,7 @@ and :func:`run_figure` chains them so that plotting and checking only ever read 
 from __future__ import annotations
 
 import csv
-import io
 import json
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -26,8 +24,7 @@ from typing import Any
 import matplotlib.pyplot as plt  # without a display, matplotlib picks the Agg backend by itself
 import numpy as np
 
-from llm.atomic import atomic_write_bytes
-from llm.figure_files import DPI, FORMATS, save_figure  # DPI re-exported: figure scripts take file settings from here
+from tsallis.files import FORMATS, atomic_write_bytes, git_commit, save_figure, write_csv
 
 Q_COLOURS = {0.0: "#1f77b4", 0.25: "#2ca02c", 0.5: "#ff7f0e", 0.75: "#d62728", 1.0: "#9467bd"}
 
@@ -90,41 +87,9 @@ class Check:
         return cls(figure, claim, regime, measured, "≈", predicted, tolerance)
 
 
-def git_commit() -> str:
-    """The current commit of the repository holding this file, or "unknown" outside git."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _format(value: Any) -> str:
-    if isinstance(value, (float, np.floating)):
-        return repr(float(value))
-    return str(value)
-
-
-def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Write a list of flat dicts as CSV (the union of their keys is the header, missing cells empty)."""
-    if not rows:
-        raise ValueError(f"no rows to write to {path}")
-    header: list[str] = []
-    for row in rows:
-        header.extend(key for key in row if key not in header)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: _format(value) for key, value in row.items()})
-    atomic_write_bytes(path, buffer.getvalue().encode())
+def _json_value(value: Any) -> str:
+    """A sidecar value JSON cannot hold: numpy floats at full precision (``repr``), anything else as ``str``."""
+    return repr(float(value)) if isinstance(value, np.floating) else str(value)
 
 
 class Table:
@@ -164,7 +129,7 @@ class Table:
 def write_sidecar(path: Path, name: str, config: dict[str, Any], seed: int, quick: bool) -> None:
     """JSON beside the CSV: the figure's config, seed, quick flag and the git commit that produced it."""
     payload = {"figure": name, "seed": seed, "quick": quick, "git_commit": git_commit(), "config": config}
-    atomic_write_bytes(path, (json.dumps(payload, indent=2, sort_keys=True, default=_format) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(payload, indent=2, sort_keys=True, default=_json_value) + "\n").encode())
 
 
 def q_colour(q: float) -> str:
@@ -188,7 +153,7 @@ def run_figure(module: ModuleType, out_dir: Path, quick: bool, seed: int,
     out_dir = Path(out_dir)
     rows, config = module.compute(quick=quick, seed=seed)
     csv_path = out_dir / f"{module.NAME}.csv"
-    write_rows(csv_path, rows)
+    write_csv(csv_path, rows)
     write_sidecar(out_dir / f"{module.NAME}.json", module.NAME, config, seed, quick)
     data = Table(csv_path)
     save_figure(module.plot(data), out_dir / module.NAME, formats)
@@ -196,5 +161,7 @@ def run_figure(module: ModuleType, out_dir: Path, quick: bool, seed: int,
 
 
 def summary_rows(checks: list[Check]) -> list[dict[str, Any]]:
-    """The checks as rows of ``summary.csv``; a value that does not apply (NaN) is an empty cell."""
-    return [{k: "" if isinstance(v, float) and np.isnan(v) else v for k, v in asdict(c).items()} for c in checks]
+    """The checks as rows of ``summary.csv``: a value that does not apply (NaN) is an empty cell, and ``passed`` is
+    written as ``True``, ``False`` or ``None`` (an observation without a prediction)."""
+    return [{**{k: "" if isinstance(v, float) and np.isnan(v) else v for k, v in asdict(c).items()},
+             "passed": str(c.passed)} for c in checks]

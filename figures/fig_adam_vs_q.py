@@ -16,11 +16,12 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import DPI, Check, Table
+from figures.common import Check, Table
 from sim.adam_study import escape_steps, prompts_study
 from sim.escape import measure_escape_time
 from sim.optimisers import OptimiserSetting
 from sim.policies import KArmedSoftmax, LinearSoftmaxPrompts, OneLogit
+from tsallis.files import DPI
 
 NAME = "fig_adam_vs_q"
 P0, M, NUM_ARMS = 1e-3, 8, 5

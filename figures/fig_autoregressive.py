@@ -19,10 +19,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table, q_colour
-from llm.figure_files import DPI
 from sim.autoregressive import AutoregressivePolicy
 from sim.escape import loglog_slope, measure_escape_time, predicted_slope
 from sim.estimator_study import analytic_moments, estimator_stats
+from tsallis.files import DPI
 
 NAME = "fig_autoregressive"
 Q_EST, M_EST = 0.75, 8

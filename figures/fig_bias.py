@@ -12,9 +12,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table, q_colour
-from llm.figure_files import DPI
 from sim.estimator_study import analytic_moments, estimator_stats
 from sim.policies import OneLogit
+from tsallis.files import DPI
 
 NAME = "fig_bias"
 KEYS = ("garl_none", "garl_mean", "garl_loo", "paft")

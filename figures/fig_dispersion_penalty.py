@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy.optimize import brentq
 
-from figures.common import DPI, Check, Table, q_colour
+from figures.common import Check, Table, q_colour
 from sim.dispersion import (
     dispersion_along_flow,
     dispersion_excess,
@@ -25,6 +25,7 @@ from sim.dispersion import (
     variance_at_mean,
 )
 from sim.policies import LinearSoftmaxPrompts
+from tsallis.files import DPI
 
 NAME = "fig_dispersion_penalty"
 QS = (0.0, 0.25, 0.5, 0.75, 1.0)

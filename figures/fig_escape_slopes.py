@@ -10,9 +10,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table
-from llm.figure_files import DPI
 from sim.escape import fit_slope, measure_escape_time, predicted_slope
 from sim.policies import KArmedSoftmax, OneLogit
+from tsallis.files import DPI
 
 NAME = "fig_escape_slopes"
 NUM_ARMS = 5

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table, q_colour
-from llm.figure_files import DPI
+from tsallis.files import DPI
 from sim.escape import (
     asymptotic_escape_time,
     closed_form_escape_time,

@@ -14,8 +14,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import DPI, Check, Table
+from figures.common import Check, Table
 from sim.escort import constrained_minimiser, escort, expected_score, flow_minimiser
+from tsallis.files import DPI
 
 NAME = "fig_escort_minimiser"
 ALPHA = np.array([0.5, 0.3, 0.15, 0.05])

@@ -13,10 +13,10 @@ import numpy as np
 
 from figures.common import Check, Table, plot_escape_medians, q_colour
 from figures.fig_stochastic_escape import JUMP
-from llm.figure_files import DPI
 from sim.escape import closed_form_escape_time
 from sim.policies import OneLogit
 from sim.stochastic import small_m_escape_time, train_stochastic
+from tsallis.files import DPI
 
 NAME = "fig_finite_m"
 P0 = 1e-3

@@ -29,11 +29,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from figures.common import DPI, Check, Table, q_colour
+from figures.common import Check, Table, q_colour
 from sim.escape import closed_form_escape_time, loglog_slope, measure_escape_time
 from sim.latent import LatentRationale
 from sim.latent_training import LatentTrainingOptions, train_latent
 from sim.stochastic import small_m_escape_time
+from tsallis.files import DPI
 
 NAME = "fig_likelihood_escape"
 K, M = 4, 8

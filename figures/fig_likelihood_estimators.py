@@ -19,7 +19,7 @@ import itertools
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import DPI, Check, Table, q_colour
+from figures.common import Check, Table, q_colour
 from sim.latent import LatentRationale
 from sim.pool_moments import (
     answer_outcomes,
@@ -32,6 +32,7 @@ from sim.pool_moments import (
 )
 from tsallis import EstimatorOptions, compute_likelihood_weights, compute_weights
 from tsallis.bias import ScoreModel, exact_moments, likelihood_leading_bias
+from tsallis.files import DPI
 
 NAME = "fig_likelihood_estimators"
 TOY = LatentRationale(3)

@@ -15,9 +15,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table, q_colour
-from llm.figure_files import DPI
 from sim.memorisation import track_flow
 from sim.policies import LinearSoftmaxPrompts
+from tsallis.files import DPI
 
 NAME = "fig_memorisation"
 QS = (0.0, 0.25, 0.5, 0.75, 1.0)

@@ -19,9 +19,9 @@ import numpy as np
 
 from figures.common import Check, Table, q_colour
 from figures.fig_memorisation import HORIZON, make_toy
-from llm.figure_files import DPI
 from sim.memorisation import optimum, track_flow
 from sim.policies import LinearSoftmaxPrompts
+from tsallis.files import DPI
 
 NAME = "fig_memorisation_tradeoff"
 SMALL = {"num_prompts": 60, "num_answers": 6, "num_features": 4, "noise_rate": 0.25, "cold_logit": 5.0}

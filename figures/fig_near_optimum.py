@@ -12,11 +12,12 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from figures.common import DPI, Check, Table, q_colour
+from figures.common import Check, Table, q_colour
 from figures.fig_escape_time import unequal_start
 from sim.escape import loglog_slope
 from sim.near_optimum import measure_near_optimum_time, one_logit_time, ratio_bound
 from sim.policies import KArmedSoftmax, OneLogit
+from tsallis.files import DPI
 
 NAME = "fig_near_optimum"
 QS = (0.0, 0.25, 0.5, 0.75, 1.0)

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import LogLocator
 
-from figures.common import DPI, Check, Table, q_colour
+from figures.common import Check, Table, q_colour
 from sim.escape import loglog_slope
 from sim.noise_fitting import (
     TwoLabelNoise,
@@ -28,6 +28,7 @@ from sim.noise_fitting import (
     leading_contamination_time,
     logit_leading_time,
 )
+from tsallis.files import DPI
 
 NAME = "fig_noise_fitting_rate"
 EPS = 0.1

@@ -16,10 +16,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table, plot_escape_medians, q_colour
-from llm.figure_files import DPI
 from sim.escape import closed_form_escape_time, loglog_slope
 from sim.policies import OneLogit
 from sim.stochastic import small_m_escape_time, train_stochastic
+from tsallis.files import DPI
 
 NAME = "fig_stochastic_escape"
 SMALL_M, LARGE_M = 8, 2048

@@ -14,9 +14,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table
-from llm.figure_files import DPI
 from sim.autoregressive import AutoregressivePolicy
 from sim.stochastic import train_stochastic
+from tsallis.files import DPI
 
 NAME = "fig_stochastic_training"
 P0, M, LR, Q = 1e-3, 8, 0.5, 0.75

@@ -10,10 +10,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table, q_colour
-from llm.figure_files import DPI
 from sim.escape import loglog_slope
 from sim.flow import gradient_steps, integrate_flow
 from sim.policies import KArmedSoftmax, OneLogit
+from tsallis.files import DPI
 
 NAME = "fig_trajectories"
 QS = (0.0, 0.25, 0.5, 0.75, 1.0)

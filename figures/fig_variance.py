@@ -15,9 +15,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from figures.common import Check, Table
-from llm.figure_files import DPI
 from sim.estimator_study import analytic_moments, estimator_stats
 from sim.policies import KArmedSoftmax
+from tsallis.files import DPI
 
 NAME = "fig_variance"
 Q = 0.75

@@ -13,3 +13,13 @@ import numpy as np
 def derive_seed(*parts: int) -> int:
     """A 32-bit seed mixed from ``parts`` (e.g. run seed, step, rank, stream) by ``numpy.random.SeedSequence``."""
     return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
+
+
+ROLLOUT_STREAM, RESAMPLING_STREAM, EVAL_STREAM = 0, 1, 2
+"""The random streams of a training step: rollouts, PAFT's resampling and evaluation draw from their own seeds."""
+
+
+def step_seed(seed: int, step: int, rank: int, stream: int) -> int:
+    """A 32-bit seed for one (run seed, step, rank, stream), so a resumed run draws exactly what the
+    uninterrupted run drew."""
+    return derive_seed(seed, step, rank, stream)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from llm.data import load_benchmark
+from llm.data.prompts import build_prompt
 from llm.data.synthetic import SyntheticTask, make_examples, read_task_file, synthetic_tokenizer, write_task_file
-from llm.prompts import build_prompt
 from llm.scoring import get_scorer
 
 

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from llm.data import SHIPPED_DIR, Example, load_benchmark, shipped_path
-from llm.finqa_program import format_number
+from llm.data.finqa_program import format_number
 
 # (benchmark, split, closed_book) -> record count stated in llm/data/shipped/*/README.md
 SHIPPED_COUNTS = {

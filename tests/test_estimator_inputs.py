@@ -1,6 +1,6 @@
 """Bad and unusual inputs to the estimator API: a clear ValueError or a defined result, never a silent wrong number.
 
-One block per case of issue 12 item 3, each with its neighbours: GRPO with eps = 0, the shape and type
+One block per kind of input, each with its neighbours: GRPO with eps = 0, the shape and type
 of q, half precision, NaN, sft's targets, empty batches, option validation and autograd graphs.
 """
 

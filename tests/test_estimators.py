@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from tsallis import EstimatorOptions, compute_weights, garl, grpo, paft, reinforce, rloo, sft
-from tsallis.estimators import capped_garl
 from tsallis.bias import ScoreModel, exact_moments
+from tsallis.estimators import capped_garl
 
 GROUP = np.array([[1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0]])
 

@@ -5,10 +5,10 @@ import json
 import pytest
 
 from llm.data import Example, load_benchmark
+from llm.data.prompts import build_prompt
 from llm.data.stats import split_stats
 from llm.evaluation import EvalConfig, evaluate, format_breakdown, summary_table, write_results
 from llm.evaluation.loop import call_seed
-from llm.prompts import build_prompt
 from llm.rollout import Rollout, SamplingConfig
 from llm.scoring import RULES
 from tsallis.cli import main
@@ -160,8 +160,8 @@ def test_cli_reports_data_errors_without_a_traceback(tmp_path, capsys):
 def test_tsallis_eval_of_the_synthetic_task_samples_its_completion_length(tmp_path):
     """Without --max-new-tokens the synthetic task is sampled to exactly k + L tokens, the only length the
     verifier accepts (a 256-token default made every sample of a trained model fail); others keep 256."""
-    from llm.cli_eval import DEFAULT_MAX_NEW_TOKENS, default_max_new_tokens
-    from llm.data.registry import load_benchmark
+    from llm.cli.eval import DEFAULT_MAX_NEW_TOKENS, default_max_new_tokens
+    from llm.data import load_benchmark
     from llm.data.synthetic import SyntheticTask
 
     task = SyntheticTask(free_tokens=3)

@@ -14,9 +14,9 @@ from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM
 
 from llm.data import load_benchmark
+from llm.data.prompts import build_prompt
 from llm.evaluation import EvalConfig, evaluate
 from llm.models import load_policy, tiny_random_policy
-from llm.prompts import build_prompt
 from llm.rollout import SamplingConfig, make_engine
 from llm.train.batch import collate, token_logprobs
 from llm.train.checkpoint import read_model_weights

@@ -1,11 +1,11 @@
-"""llm.figure_files.save_figure: PNG + PDF, the same bytes for the same figure, no timestamps, figure closed."""
+"""tsallis.files.save_figure: PNG + PDF, the same bytes for the same figure, no timestamps, figure closed."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pytest
 
-from llm.figure_files import DPI, save_figure
+from tsallis.files import DPI, save_figure
 
 
 def _figure():
@@ -36,3 +36,16 @@ def test_formats_are_chosen_and_checked(tmp_path):
         with pytest.raises(ValueError, match="figure formats must be among"):
             save_figure(_figure(), tmp_path / "d", bad)
     plt.close("all")
+
+
+def test_the_one_csv_writer(tmp_path):
+    """Header = the union of the keys in first-seen order (or the given columns), floats at full precision, None
+    and missing cells empty; nothing to write is an error naming the file."""
+    from tsallis.files import write_csv
+
+    path = write_csv(tmp_path / "t.csv", [{"a": 0.1, "b": None}, {"c": 1, "a": 1 / 3}])
+    assert path.read_text() == "a,b,c\n0.1,,\n0.3333333333333333,,1\n"
+    write_csv(tmp_path / "u.csv", [{"a": 1, "extra": 2}], columns=("a", "b"))
+    assert (tmp_path / "u.csv").read_text() == "a,b\n1,\n"
+    with pytest.raises(ValueError, match="no rows to write to .*v.csv"):
+        write_csv(tmp_path / "v.csv", [])

@@ -13,8 +13,8 @@ import pytest
 from figures.cli import SUMMARY_COLUMNS, default_formats, summary_table
 from figures.common import RELATIONS, Check, Table
 from figures.registry import FIGURE_NAMES, load_figure
-from llm.figure_files import save_figure
 from tsallis.cli import main
+from tsallis.files import save_figure
 
 EXTENSIONS = ("png", "csv", "json")  # what --quick writes per figure
 REPRODUCED = ("fig_bias", "fig_stochastic_training")  # Monte Carlo at fixed θ, and stochastic training

@@ -26,7 +26,8 @@ from llm.integrations.trl import TsallisGRPOTrainer, check_grpo_args, tsallis_gr
 from llm.models import tiny_random_policy  # noqa: E402
 from llm.rollout.base import Rollout  # noqa: E402
 from llm.train.recipe import load_config  # noqa: E402
-from llm.train.update import LossSpec, accumulate_gradients, sequence_coefficients  # noqa: E402
+from llm.train.loss import LossSpec  # noqa: E402
+from llm.train.update import accumulate_gradients, sequence_coefficients  # noqa: E402
 from tsallis.estimators import EstimatorOptions, compute_weights  # noqa: E402
 
 PROMPTS = ["The answer is", "Hello there, how are", "Count: 1 2 3"]  # different lengths: left padding

@@ -40,7 +40,12 @@ def full_options(seed: int = 0, **changes) -> EstimatorOptions:
 
 def test_every_name_is_registered_once_in_order():
     assert ESTIMATORS == tuple(name.value for name in EstimatorName)
-    assert len(set(ESTIMATORS)) == len(ESTIMATORS)
+    spec = estimator_spec("garl")
+    with pytest.raises(ValueError, match="estimator 'garl' is already registered"):  # a second function is refused
+        register_estimator("garl", formula="", description="", options=())(lambda rewards, options: rewards)
+    register_estimator("garl", formula=spec.formula, description=spec.description, options=spec.options,
+                       min_samples=spec.min_samples)(spec.fn)  # the same function again is harmless
+    assert estimator_spec("garl") == spec
 
 
 @pytest.mark.parametrize("name", ESTIMATORS)

@@ -10,12 +10,12 @@ import threading
 
 import pytest
 
-from llm.atomic import atomic_write_text
 from llm.train.checkpoint import list_checkpoints
 from llm.train.config import ConfigError
 from llm.train.metrics import MetricsWriter, read_metrics
 from llm.train.recipe import load_config
 from llm.train.trainer import TrainingInterrupted, train
+from tsallis.files import atomic_write_text
 
 TINY = ["model.name=tiny-random", "data.benchmark=hotpotqa", "data.closed_book=true", "data.train_limit=4",
         "prompts_per_step=2", "rollout.num_samples=2", "rollout.max_new_tokens=2", "progress=false",
@@ -50,6 +50,7 @@ def test_resume_with_more_steps_is_refused_when_the_lr_decays(tmp_path):
 
 def test_ctrl_c_stops_after_the_step_with_a_checkpoint(tmp_path):
     config = load_config(None, TINY + ["steps=50", f"output_dir={tmp_path}"])
+    handler = signal.getsignal(signal.SIGINT)  # Python's default, or SIG_IGN when started in the background
     calls = {"n": 0}
 
     def reward_then_interrupt(example, text):
@@ -62,7 +63,7 @@ def test_ctrl_c_stops_after_the_step_with_a_checkpoint(tmp_path):
         train(config, reward_fn=reward_then_interrupt)
     assert stopped.value.step == 1
     assert [step for step, _ in list_checkpoints(stopped.value.run_dir)] == [1]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+    assert signal.getsignal(signal.SIGINT) is handler  # the handler found at the start is put back
     assert threading.current_thread() is threading.main_thread()
 
 
@@ -127,7 +128,7 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(tmp_path):
 def test_resume_latest_picks_the_newest_run_with_a_complete_checkpoint(tmp_path):
     import argparse
 
-    from llm.cli_train import find_resume_dir, resume_command
+    from llm.cli.train import find_resume_dir, resume_command
 
     config, run = _two_checkpoints(tmp_path)
     newer = tmp_path / (config.run_name("") + "99999999-999999")

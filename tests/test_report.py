@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from llm.train.aggregate import aggregate, bootstrap_distribution, bootstrap_interval, iqm, quantile
-from llm.train.report import group_runs, q_text, read_run
+from llm.runs.aggregate import aggregate, bootstrap_distribution, bootstrap_interval, inverse_cdf, iqm
+from llm.runs.report import group_runs, q_text, read_run
 from tsallis.cli import main
 
 
@@ -58,8 +58,8 @@ def test_monte_carlo_bootstrap_beyond_ten_runs():
 
 
 def test_quantile_is_the_inverse_distribution_function_and_one_run_has_no_interval():
-    assert quantile([2.0, 1.0, 3.0], [0.5, 0.25, 0.25], 0.25) == 1.0  # F(1) = .25 exactly: still 1
-    assert quantile([2.0, 1.0, 3.0], [0.5, 0.25, 0.25], 0.26) == 2.0
+    assert inverse_cdf([2.0, 1.0, 3.0], [0.5, 0.25, 0.25], 0.25) == 1.0  # F(1) = .25 exactly: still 1
+    assert inverse_cdf([2.0, 1.0, 3.0], [0.5, 0.25, 0.25], 0.26) == 2.0
     assert all(math.isnan(v) for v in bootstrap_interval([0.4]))
     one = aggregate([0.4])
     assert one.mean == 0.4 and math.isnan(one.lo) and math.isnan(one.iqm)

@@ -17,8 +17,8 @@ from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from llm.models import tiny_random_policy
 from llm.rollout import HFRolloutEngine, Rollout, RolloutEngine, SamplingConfig, make_engine
-from llm.rollout.finish import finish_completion
 from llm.rollout.decode import decode
+from llm.rollout.finish import finish_completion
 from llm.rollout.sampler import SeededSampler, inverse_cdf_sample, row_uniforms
 from llm.rollout.vllm_engine import merged_weights
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llm.data import Example, load_benchmark, shipped_path
-from llm.finqa_program import ProgramError, execute_program, parse_program
+from llm.data.finqa_program import ProgramError, execute_program, parse_program
 from llm.scoring import get_scorer
 from llm.scoring.finqa_match import parse_answer, read_strict, strict_match, tolerant_match, vote_key
 from llm.scoring.finqa_official import evaluate_program, official_number, tokenize

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from llm.train.config import ConfigError, TrainConfig
-from llm.train.recipe import load_config, read_recipe
+from llm.train.config import ConfigError, build_config
 from llm.train.dry_run import dry_run
+from llm.train.recipe import load_config, read_recipe
 
 RECIPES = Path(__file__).parents[1] / "recipes"
 GRID = sorted((RECIPES / "gpu").rglob("*.yaml"))
@@ -90,7 +90,7 @@ DATA_CACHE: dict = {}  # the grid's recipes share their benchmarks' prompts: loa
 @pytest.mark.parametrize("path", [RECIPES / "cpu-demo.yaml", *GRID], ids=lambda p: str(p.relative_to(RECIPES)))
 def test_every_recipe_validates_and_dry_runs(path):
     config = load_config(path)
-    assert isinstance(config, TrainConfig)
+    assert build_config(config.to_dict(), str(path)) == config  # its saved config.yaml rebuilds it exactly
     report = dry_run(config, DATA_CACHE)
     parts = dict(report.rows)
     assert set(parts) >= {"run name", "tokenizer", "train prompts", "verifier", "q schedule", "estimator", "loss",

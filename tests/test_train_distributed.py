@@ -18,9 +18,9 @@ from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
 from llm.models import tiny_random_policy
 from llm.train.checkpoint import list_checkpoints
 from llm.train.config import ConfigError
-from llm.train.recipe import load_config
+from llm.train.distributed import check_fsdp
 from llm.train.metrics import read_metrics
-from llm.train.trainer import check_fsdp
+from llm.train.recipe import load_config
 
 WORKER = Path(__file__).with_name("dist_train_worker.py")
 # what `accelerate launch --use_fsdp --fsdp_version 2 --fsdp_auto_wrap_policy TRANSFORMER_BASED_WRAP` exports to

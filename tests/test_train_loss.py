@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from llm.models import tiny_random_policy
 from llm.rollout import HFRolloutEngine, SamplingConfig
 from llm.rollout.base import Rollout
-from llm.train.recipe import load_config
 from llm.train.batch import collate, token_logprobs
-from llm.train.loss import AGGREGATIONS, policy_loss
-from llm.train.update import LossSpec, accumulate_gradients, sequence_coefficients
+from llm.train.loss import AGGREGATIONS, LossSpec, policy_loss
+from llm.train.recipe import load_config
+from llm.train.update import accumulate_gradients, sequence_coefficients
 from tsallis.estimators import compute_weights, EstimatorOptions
 
 TEMPERATURE = 0.7  # not 1, so a missing temperature scaling would show
@@ -187,8 +187,8 @@ def test_micro_batch_split_does_not_change_the_loss(lengths, cut, agg, seed):
     cut = min(cut, B - 1)
     n = AGGREGATIONS[agg].count(mask, 8)  # equals the sum of the two parts' counts
     assert n == AGGREGATIONS[agg].count(mask[:cut], 8) + AGGREGATIONS[agg].count(mask[cut:], 8)
-    whole, _ = policy_loss(logp, mask, adv, agg=agg, normalizer=n)
-    parts = sum(policy_loss(logp[s], mask[s], adv[s], agg=agg, normalizer=n)[0] for s in (slice(0, cut), slice(cut, B)))
+    whole, _ = policy_loss(logp, mask, adv, LossSpec(agg=agg), n)
+    parts = sum(policy_loss(logp[s], mask[s], adv[s], LossSpec(agg=agg), n)[0] for s in (slice(0, cut), slice(cut, B)))
     torch.testing.assert_close(whole, parts)
 
 
@@ -200,11 +200,11 @@ def test_aggregation_hand_values():
     adv = torch.randn(6)
     # hand values: seq-sum divides by 6 sequences, token-sum by 20 tokens, Dr. GRPO by 6 x 8
     total = (adv[:, None] * logp * mask).sum()
-    assert torch.isclose(policy_loss(logp, mask, adv, agg="seq-sum", normalizer=6)[0], -total / 6)
+    assert torch.isclose(policy_loss(logp, mask, adv, LossSpec(agg="seq-sum"), 6)[0], -total / 6)
     assert AGGREGATIONS["token-sum"].count(mask, 8) == 20.0
     assert AGGREGATIONS["seq-mean-token-sum-norm"].count(mask, 8) == 48.0
     per_seq = ((adv[:, None] * logp * mask).sum(1) / mask.sum(1)).sum() / 6
-    assert torch.isclose(policy_loss(logp, mask, adv, agg="seq-mean-token-mean", normalizer=6)[0], -per_seq)
+    assert torch.isclose(policy_loss(logp, mask, adv, LossSpec(agg="seq-mean-token-mean"), 6)[0], -per_seq)
 
 
 def test_clipped_ratio_values():
@@ -213,19 +213,19 @@ def test_clipped_ratio_values():
     new = torch.log(torch.tensor([[0.5, 0.9, 1.1, 1.5]]))
     mask = torch.ones(1, 4)
     for a, expected, frac in ((1.0, [0.5, 0.9, 1.1, 1.2], 0.25), (-1.0, [-0.8, -0.9, -1.1, -1.5], 0.25)):
-        loss, m = policy_loss(new, mask, torch.tensor([a]), agg="token-sum", normalizer=4.0, old_logprobs=old,
-                              clip=(0.2, 0.2))
+        loss, m = policy_loss(new, mask, torch.tensor([a]), LossSpec(agg="token-sum", clip=(0.2, 0.2)), 4.0,
+                              old_logprobs=old)
         assert torch.isclose(loss, -torch.tensor(expected).sum() / 4)
         assert float(m["loss/clipfrac"][0]) / float(m["loss/clipfrac"][1]) == frac
 
 
 def test_loss_rejects_bad_inputs():
     with pytest.raises(ValueError, match="unknown loss aggregation 'mean'"):
-        policy_loss(torch.zeros(1, 2), torch.ones(1, 2), torch.zeros(1), agg="mean", normalizer=1.0)
+        policy_loss(torch.zeros(1, 2), torch.ones(1, 2), torch.zeros(1), LossSpec(agg="mean"), 1.0)
     with pytest.raises(ValueError, match="old_logprobs is None"):
-        policy_loss(torch.zeros(1, 2), torch.ones(1, 2), torch.zeros(1), agg="seq-sum", normalizer=1.0, clip=(0.2, 0.2))
+        policy_loss(torch.zeros(1, 2), torch.ones(1, 2), torch.zeros(1), LossSpec(clip=(0.2, 0.2)), 1.0)
     with pytest.raises(ValueError, match="shapes disagree"):
-        policy_loss(torch.zeros(2, 2), torch.ones(2, 2), torch.zeros(3), agg="seq-sum", normalizer=1.0)
+        policy_loss(torch.zeros(2, 2), torch.ones(2, 2), torch.zeros(3), LossSpec(), 1.0)
 
 
 def test_trainer_logprobs_match_the_rollout_logprobs(setup):
@@ -285,9 +285,10 @@ def test_kl_matches_trl_loss_with_and_without_bias_correction(setup, bias_correc
             loss = trainer._compute_loss(model, inputs)
         else:
             logprobs, _ = token_logprobs(model, batch, TEMPERATURE)
-            loss, metrics = policy_loss(logprobs, mask, advantages, agg="token-sum", normalizer=float(mask.sum()),
-                                        old_logprobs=old, ref_logprobs=ref, clip=(eps, eps), kl_beta=beta,
-                                        kl_bias_correction=bias_correction if side == "ours" else not bias_correction)
+            spec = LossSpec(agg="token-sum", clip=(eps, eps), kl_beta=beta,
+                            kl_bias_correction=bias_correction if side == "ours" else not bias_correction)
+            loss, metrics = policy_loss(logprobs, mask, advantages, spec, float(mask.sum()), old_logprobs=old,
+                                        ref_logprobs=ref)
             clipfrac = float(metrics["loss/clipfrac"][0] / metrics["loss/clipfrac"][1])
             assert 0 < clipfrac < 1  # the clip is active on some tokens: an off-policy comparison
         loss.backward()
@@ -300,5 +301,5 @@ def test_kl_matches_trl_loss_with_and_without_bias_correction(setup, bias_correc
 
 def test_kl_bias_correction_needs_old_logprobs():
     with pytest.raises(ValueError, match="kl_bias_correction=True but old_logprobs is None"):
-        policy_loss(torch.zeros(1, 2), torch.ones(1, 2), torch.zeros(1), agg="seq-sum", normalizer=1.0,
-                    ref_logprobs=torch.zeros(1, 2), kl_beta=0.1, kl_bias_correction=True)
+        policy_loss(torch.zeros(1, 2), torch.ones(1, 2), torch.zeros(1), LossSpec(kl_beta=0.1, kl_bias_correction=True),
+                    1.0, ref_logprobs=torch.zeros(1, 2))

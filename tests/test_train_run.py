@@ -10,11 +10,11 @@ import torch
 from safetensors.torch import load_file
 
 from llm.data import load_benchmark
+from llm.data.prompts import build_prompt
 from llm.models import tiny_random_policy
-from llm.prompts import build_prompt
 from llm.train.checkpoint import list_checkpoints
-from llm.train.recipe import load_config
 from llm.train.metrics import read_metrics
+from llm.train.recipe import load_config
 from llm.train.trainer import train
 from tsallis.estimators import EstimatorOptions, compute_weights
 

@@ -122,7 +122,7 @@ class Prediction:
 
 
 def predictions(arms: tuple[Arm, ...]) -> list[Prediction]:
-    """The ratios the issue asks for among the plain ``arms``: every arm against RLOO, and GRPO against every
+    """The predicted ratios checked among the plain ``arms``: every arm against RLOO, and GRPO against every
     GARL."""
     plain = [arm for arm in arms if arm.plain]
     out = [Prediction(REFERENCE, arm) for arm in plain if arm != REFERENCE and REFERENCE in plain]

@@ -116,7 +116,7 @@ def base_model_folder(task: SyntheticTask, spec: BaseModelSpec, root: str | Path
     """
     import transformers
 
-    from llm.coldstart.exact import success_probabilities
+    from llm.evaluation.exact import success_probabilities
     from llm.models import save_model_folder
 
     folder = Path(root) / "base_model"
@@ -137,7 +137,7 @@ def base_model_folder(task: SyntheticTask, spec: BaseModelSpec, root: str | Path
     examples = make_examples(task, "train")
     measured = float(success_probabilities(model, tokenizer, examples).mean())
     save_model_folder(model, tokenizer, folder)
-    from llm.atomic import atomic_write_text
+    from tsallis.files import atomic_write_text
 
     atomic_write_text(manifest, json.dumps({
         "identity": identity,

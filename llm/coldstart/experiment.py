@@ -21,7 +21,6 @@ Outputs in ``DIR``:
 
 from __future__ import annotations
 
-import csv
 import math
 import multiprocessing
 import time
@@ -32,12 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from llm.atomic import check_writable_folder
 from llm.coldstart.arms import CLEAN_ARMS, NOISE_ARMS, REMEDY_ARMS, Arm, predictions
 from llm.coldstart.base_model import base_model_folder
-from llm.coldstart.exact import ESCAPE_LEVEL
 from llm.coldstart.settings import BaseModelSpec, Budget
 from llm.data.synthetic import SyntheticTask, write_task_file
+from llm.evaluation.exact import ESCAPE_LEVEL
+from llm.runs.aggregate import quantile
+from tsallis.files import check_writable_folder, write_csv
 
 RUN_COLUMNS = ("estimator", "q", "seed", "p0", "escape_step", "escape_tokens", "final_train_p", "final_heldout_p",
                "final_heldout_accuracy", "final_clean_p", "final_corrupted_p", "generated_tokens", "steps", "run")
@@ -96,17 +96,22 @@ class Experiment:
 
 
 def train_one(values: dict[str, Any]) -> str:
-    """Train one run from its config dict in this process (one torch thread) and plot it; return its folder."""
+    """Train one run from its config dict in this process (one torch thread while it trains) and plot it; return
+    its folder."""
     import torch
     from transformers.utils import logging as transformers_logging
 
+    from llm.runs.plot import plot_runs
     from llm.train.config import build_config
-    from llm.train.plot import plot_runs
     from llm.train.trainer import train
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     transformers_logging.disable_progress_bar()  # one "Loading weights" bar per run would drown the progress bar
-    run_dir = train(build_config(values, f"coldstart run {values['algo']} seed {values['seed']}"))
+    try:
+        run_dir = train(build_config(values, f"coldstart run {values['algo']} seed {values['seed']}"))
+    finally:
+        torch.set_num_threads(threads)  # in this process (jobs=1), the caller's setting comes back
     plot_runs([run_dir], run_dir / "plots")
     return str(run_dir)
 
@@ -182,19 +187,6 @@ def collect(arms: list[Arm], run_dirs: list[Path], token_budget: float | None = 
     return runs, curves
 
 
-def quantile(values: list[float], level: float) -> float:
-    """The linearly interpolated ``level`` quantile (numpy's default), where +inf stands for "never escaped":
-    a quantile that interpolates towards an infinite value is infinite."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * level
-    low, high = int(np.floor(position)), int(np.ceil(position))
-    if low == high:
-        return float(ordered[low])
-    if not math.isfinite(ordered[high]):
-        return math.inf
-    return float(ordered[low] + (position - low) * (ordered[high] - ordered[low]))
-
-
 def _quartiles(values: list[float]) -> tuple[float, float, float]:
     return quantile(values, 0.25), quantile(values, 0.5), quantile(values, 0.75)
 
@@ -240,22 +232,6 @@ def summarise(runs: list[dict[str, Any]], arms: tuple[Arm, ...], budget: Budget)
         checks.append({"ratio": prediction.claim(), "relation": relation, "measured": measured,
                        "predicted": prediction.predicted(budget.num_samples)})
     return per_arm, checks
-
-
-def write_csv(path: Path, rows: list[dict[str, Any]], columns: tuple[str, ...] | None = None) -> Path:
-    """Write ``rows`` atomically (None becomes an empty cell)."""
-    import io
-
-    from llm.atomic import atomic_write_text
-
-    columns = columns or tuple(dict.fromkeys(k for row in rows for k in row))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
-    atomic_write_text(path, buffer.getvalue())
-    return path
 
 
 def run_experiment(experiment: Experiment, out: str | Path, progress: bool = True) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from llm.coldstart.exact import ESCAPE_LEVEL
-from llm.figure_files import DPI, save_figure
+from llm.evaluation.exact import ESCAPE_LEVEL
+from tsallis.files import DPI, save_figure
 
 COLOURS = {"GRPO": "#7f7f7f", "RLOO": "#1f77b4", "GARL q=0": "#1f77b4", "GARL q=0.5": "#ff7f0e",
            "GARL q=0.75": "#d62728", "GARL q=1": "#9467bd", "PAFT q=0.75": "#2ca02c",

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from llm.atomic import atomic_write_text
+from tsallis.files import atomic_write_text
 
 
 def _limit(value: float, budget: float, fmt: str = "{:g}") -> str:

@@ -1,4 +1,5 @@
-"""Benchmark data: FinQA, HotPotQA and MuSiQue in their official formats, as :class:`Example` records.
+"""Benchmark data: FinQA, HotPotQA and MuSiQue in their official formats and the generated synthetic task, as
+:class:`Example` records, each benchmark registered by its own module (:mod:`llm.data.benchmarks`).
 
 Public API (stable; the trainer and ``tsallis eval`` use it)::
 
@@ -10,8 +11,9 @@ Public API (stable; the trainer and ``tsallis eval`` use it)::
 The shipped subsets, their sources and licences are described in ``llm/data/shipped/README.md``.
 """
 
-from llm.data.records import BENCHMARKS, SPLITS, DataFormatError, Example
-from llm.data.registry import SHIPPED_DIR, load_benchmark, load_benchmark_with_report, shipped_path
+from llm.data.benchmarks import BENCHMARKS, benchmark_spec
+from llm.data.load import SHIPPED_DIR, load_benchmark, load_benchmark_with_report, shipped_path
+from llm.data.records import SPLITS, DataFormatError, Example
 
-__all__ = ["BENCHMARKS", "SPLITS", "SHIPPED_DIR", "DataFormatError", "Example", "load_benchmark",
+__all__ = ["BENCHMARKS", "benchmark_spec", "SPLITS", "SHIPPED_DIR", "DataFormatError", "Example", "load_benchmark",
            "load_benchmark_with_report", "shipped_path"]

@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
+from llm.data.benchmarks import Benchmark, register
+from llm.data.finqa_program import ProgramError, format_number, parse_program
 from llm.data.records import Example, RecordSource
-from llm.finqa_program import ProgramError, format_number, parse_program
 
 BENCHMARK = "finqa"
 
@@ -79,3 +80,18 @@ def parse_record(source: RecordSource, raw: Mapping[str, Any], *, closed_book: b
         aliases=(human,) if human and human != answer else (),
         metadata=metadata,
     )
+
+
+register(Benchmark(
+    name=BENCHMARK,
+    scoring_rule="finqa",
+    instruction=(
+        "Answer the question about the financial report{source}. Think step by step and show the "
+        "calculation, then end with a final line of the form 'Answer: <number>' (a plain number; "
+        "write percentages with a % sign, e.g. 'Answer: 14.1%'), or 'Answer: yes' / 'Answer: no' "
+        "for yes/no questions."),
+    context_source=" (text and table below)",
+    context_heading="Report",
+    parse_record=parse_record,
+    shipped={("train", False): "finqa/finqa_train_100.json", ("dev", False): "finqa/finqa_dev_200.json"},
+))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from llm.data.benchmarks import Benchmark, register
 from llm.data.records import Example, RecordSource
 
 BENCHMARK = "hotpotqa"
@@ -59,3 +60,19 @@ def parse_record(source: RecordSource, raw: Mapping[str, Any], *, closed_book: b
         answer=answer,
         metadata=metadata,
     )
+
+
+register(Benchmark(
+    name=BENCHMARK,
+    scoring_rule="qa",
+    scoring_options={"use_aliases": False, "yes_no_rule": True},
+    instruction=(
+        "Answer the question{source}. Think step by step, then end with a final line of the form "
+        "'Answer: <short answer>', where the short answer is a few words, or yes/no."),
+    context_source=" using the paragraphs below",
+    context_heading="Paragraphs",
+    parse_record=parse_record,
+    shipped={("train", False): "hotpotqa/hotpot_train_100_hipporag.json",
+             ("dev", False): "hotpotqa/hotpot_dev_distractor_v1_first103.json",
+             ("dev", True): "hotpotqa/hotpot_dev_qa_only_first300.jsonl"},
+))

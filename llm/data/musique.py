@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from llm.data.benchmarks import Benchmark, register
 from llm.data.records import Example, RecordSource
 
 BENCHMARK = "musique"
@@ -59,3 +60,18 @@ def parse_record(source: RecordSource, raw: Mapping[str, Any], *, closed_book: b
         aliases=tuple(a.strip() for a in aliases if a.strip() and a.strip() != answer),
         metadata=metadata,
     )
+
+
+register(Benchmark(
+    name=BENCHMARK,
+    scoring_rule="qa",
+    scoring_options={"use_aliases": True, "empty_rule": True},
+    instruction=(
+        "Answer the multi-step question{source}. Think step by step, answering one sub-question at a "
+        "time, then end with a final line of the form 'Answer: <short answer>' (a few words)."),
+    context_source=" using the paragraphs below",
+    context_heading="Paragraphs",
+    parse_record=parse_record,
+    shipped={("train", False): "musique/musique_ans_train_100_hipporag.json",
+             ("dev", True): "musique/musique_ans_dev_qa_only_first300.jsonl"},
+))

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from llm.data.finqa_program import parse_number
 from llm.data.records import Example, RecordSource
-from llm.finqa_program import parse_number
 
 CONTEXT_FIELDS = ("context", "paragraphs", "table", "pre_text")
 

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-BENCHMARKS = ("finqa", "hotpotqa", "musique", "synthetic")
-"""The three benchmarks in their official formats, and the generated task of :mod:`llm.data.synthetic`."""
 SPLITS = ("train", "dev", "test")
 
 
@@ -28,7 +26,7 @@ class Example:
         The official record id (FinQA ``id``, HotPotQA ``_id``, MuSiQue ``id``), or ``"<file stem>-<index>"``
         for question/answer lists that carry none.
     benchmark : str
-        One of ``BENCHMARKS``.
+        A registered benchmark (:data:`llm.data.benchmarks.BENCHMARKS`).
     question : str
         The question as written in the data.
     context : str

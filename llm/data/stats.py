@@ -6,8 +6,8 @@ from collections import Counter
 from statistics import mean, median
 from typing import Any, Sequence
 
+from llm.data.prompts import build_prompt
 from llm.data.records import Example
-from llm.prompts import build_prompt
 
 
 def length_summary(lengths: Sequence[int]) -> dict[str, float]:
@@ -20,7 +20,7 @@ def length_summary(lengths: Sequence[int]) -> dict[str, float]:
 def split_stats(examples: Sequence[Example], tokenizer: Any = None) -> dict[str, Any]:
     """Counts and type breakdowns of ``examples``; prompt token lengths when a tokenizer is given.
 
-    Prompt lengths are those of :func:`llm.prompts.build_prompt` (chat template applied when the tokenizer
+    Prompt lengths are those of :func:`llm.data.prompts.build_prompt` (chat template applied when the tokenizer
     has one), tokenized without extra special tokens, as the rollout engines tokenize prompts.
     """
     if not examples:

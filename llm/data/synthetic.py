@@ -14,7 +14,7 @@ so the success probability sums over the latent prefixes u ∈ (V ∖ {EOS})^k::
 
     P_θ(x) = Σ_z p_θ(z | x) r(x, z) = Σ_u p_θ(u y* | x)
 
-which :mod:`llm.coldstart.exact` evaluates exactly by teacher forcing every (u, y*).
+which :mod:`llm.evaluation.exact` evaluates exactly by teacher forcing every (u, y*).
 
 Prompts are distinct and never palindromes (a palindrome's copy is its reversal, which would let the copy
 strategy of :mod:`llm.coldstart.base_model` succeed). One seeded shuffle of such prompts gives the training
@@ -41,6 +41,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from llm.data.benchmarks import Benchmark, register
 from llm.data.records import DataFormatError, Example
 
 SEPARATOR = ">"
@@ -204,7 +205,7 @@ def read_task_file(path: str | Path) -> SyntheticTask:
 
 def write_task_file(task: SyntheticTask, path: str | Path) -> Path:
     """Write the settings as JSON-compatible YAML (what :func:`read_task_file` reads)."""
-    from llm.atomic import atomic_write_text
+    from tsallis.files import atomic_write_text
 
     path = Path(path)
     atomic_write_text(path, json.dumps(task.to_dict(), indent=2) + "\n")
@@ -225,3 +226,30 @@ def synthetic_tokenizer(task: SyntheticTask):
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=EOS, pad_token=EOS)
     tokenizer.padding_side = "left"
     return tokenizer
+
+
+def example_completion_length(example: Example) -> int:
+    """k + L of the task ``example`` was generated from (its settings travel in ``metadata["task"]``)."""
+    return max_new_tokens(SyntheticTask.from_mapping(example.metadata["task"]))
+
+
+def check_config(config: Any) -> None:
+    """A training config on this task: the rollout length must be the task's completion length k + L."""
+    length = config.data.synthetic.completion_length
+    if config.rollout.max_new_tokens != length:
+        raise ValueError(
+            f"the synthetic task's completions have exactly free_tokens + prompt_length = {length} tokens: set "
+            f"rollout.max_new_tokens={length}, got rollout.max_new_tokens={config.rollout.max_new_tokens}")
+
+
+register(Benchmark(
+    name=BENCHMARK,
+    scoring_rule="answer_slot",
+    task_settings=SyntheticTask,
+    make_examples=make_examples,
+    read_settings=read_task_file,
+    prompt=prompt_text,
+    completion_length=example_completion_length,
+    check_config=check_config,
+    exact_success=True,
+))

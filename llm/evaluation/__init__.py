@@ -8,7 +8,7 @@ Public API::
     result.summary["finqa"]["maj_at_k"]
     result.summary["finqa"]["format_rules"]      # {"answer_tag": 0.0, "answer_line": 0.81, ...}: format_ok by rule
 
-``tsallis eval`` (:mod:`llm.cli_eval`) wraps this for the command line.
+``tsallis eval`` (:mod:`llm.cli.eval`) wraps this for the command line.
 """
 
 from llm.evaluation.loop import EvalConfig, EvalResult, evaluate, format_breakdown, question_record, summarize

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from llm.data.prompts import build_prompt
 from llm.evaluation.metrics import maj_at_k, majority_vote, mean_at_k, pass_at_k
-from llm.prompts import build_prompt
 from llm.scoring import RULES, get_scorer
 from llm.seeding import derive_seed
 

@@ -13,8 +13,8 @@ from typing import Any, Iterable
 from rich.console import Console
 from rich.table import Table
 
-from llm.atomic import atomic_write_text
 from llm.evaluation.loop import EvalResult
+from tsallis.files import atomic_write_text
 
 # (summary key, row label, format); the format_rules breakdown follows the "format_ok" row
 TABLE_ROWS = (("questions", "questions", "{:.0f}"), ("maj_at_k", "maj@{k}", "{:.3f}"),

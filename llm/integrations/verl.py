@@ -55,6 +55,7 @@ import numpy as np
 import torch
 
 from llm.integrations.core import Q_ESTIMATORS, resolve_schedule, step_diagnostics, step_q, step_weights
+from llm.train.config import plain_data
 from tsallis.estimators import EstimatorOptions
 from tsallis.registry import estimator_spec, option_specs, unused_options
 
@@ -108,7 +109,7 @@ class VerlSettings:
         section = None if config is None else _get(config, SETTINGS_KEY)
         if section is None:
             return cls()
-        values = _plain(section)
+        values = plain_data(section)
         if not isinstance(values, dict):
             raise ValueError(f"algorithm.{SETTINGS_KEY} must be a mapping, got {values!r}")
         unknown = sorted(set(values) - set(PLUGIN_KEYS) - set(OPTION_KEYS))
@@ -123,15 +124,6 @@ def _get(config: Any, key: str) -> Any:
     if isinstance(config, Mapping) or hasattr(config, "get"):
         return config.get(key, None)
     return getattr(config, key, None)
-
-
-def _plain(value: Any) -> Any:
-    """OmegaConf containers and other mappings/sequences as plain dicts and lists."""
-    if isinstance(value, Mapping) or (hasattr(value, "items") and hasattr(value, "keys")):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig":
-        return [_plain(v) for v in value]
-    return value
 
 
 class TsallisAdvantage:

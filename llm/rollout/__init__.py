@@ -17,36 +17,24 @@ over the full vocabulary (see :mod:`llm.rollout.base`).
 
 from __future__ import annotations
 
-from llm.rollout.base import Rollout, RolloutEngine, SamplingConfig, sample_seed
-from llm.rollout.hf_engine import HFRolloutEngine
-from llm.rollout.vllm_engine import VLLMRolloutEngine
+import importlib
 
-ENGINES = ("hf", "vllm")
+from llm.rollout.engines import ENGINES, EngineEntry, make_engine
+
+_LAZY = {"Rollout": "base", "RolloutEngine": "base", "SamplingConfig": "base", "sample_seed": "base",
+         "HFRolloutEngine": "hf_engine", "VLLMRolloutEngine": "vllm_engine"}
+"""Names imported on first use, so that importing the engine table (command-line parsers) loads no torch."""
 
 
-def make_engine(name: str, *, model=None, tokenizer=None, model_name_or_path=None, **kwargs) -> RolloutEngine:
-    """Build a rollout engine by name.
-
-    * ``"hf"``: needs ``model`` and ``tokenizer`` (it samples from that very model); kwargs: ``batch_size``, ``share_prompts``.
-    * ``"vllm"``: starts vLLM on ``model_name_or_path`` (a folder or hub name; see
-      :func:`llm.models.resolve_model`), or, when that is None, on ``model``/``tokenizer`` saved to a temporary
-      folder; kwargs go to :class:`VLLMRolloutEngine`.
-    """
-    if name == "hf":
-        if model is None or tokenizer is None:
-            raise ValueError("make_engine('hf') needs model= and tokenizer=")
-        return HFRolloutEngine(model, tokenizer, **kwargs)
-    if name == "vllm":
-        if model_name_or_path is not None:
-            return VLLMRolloutEngine(model_name_or_path, **kwargs)
-        if model is None or tokenizer is None:
-            raise ValueError("make_engine('vllm') needs model_name_or_path=, or model= and tokenizer=")
-        return VLLMRolloutEngine.from_model(model, tokenizer, **kwargs)
-    raise ValueError(f"unknown rollout engine {name!r}; choose one of {ENGINES}")
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"llm.rollout.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'llm.rollout' has no attribute {name!r}")
 
 
 __all__ = [
     "ENGINES",
+    "EngineEntry",
     "HFRolloutEngine",
     "Rollout",
     "RolloutEngine",

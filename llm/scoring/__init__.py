@@ -16,7 +16,7 @@ Rules (see each module's docstring for the formulas):
   empty-token rule and max over aliases).
 * :mod:`llm.scoring.extract`: the final answer and the rule that found it (answer tag, answer line,
   ``####``, ``\\boxed{}``, "the answer is"), with a documented precedence.
-* :mod:`llm.finqa_program` (shared with :mod:`llm.data`): FinQA's program language, read leniently.
+* :mod:`llm.data.finqa_program` (shared with :mod:`llm.data`): FinQA's program language, read leniently.
 * :mod:`llm.scoring.finqa_official`: FinQA's official program evaluation, quirks included.
 * :mod:`llm.scoring.finqa_match`: strict (official) and tolerant (documented deviation) FinQA matching.
 * :mod:`llm.scoring.scorers`: one scorer per benchmark.
@@ -24,9 +24,12 @@ Rules (see each module's docstring for the formulas):
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from typing import TYPE_CHECKING, Any
 
-from llm.finqa_program import ProgramError, execute_program
+from llm.data.benchmarks import BENCHMARKS, benchmark_spec
+from llm.data.finqa_program import ProgramError, execute_program
 from llm.scoring.extract import RULES, Extraction, extract_answer, find_answer
 from llm.scoring.normalize import exact_match, normalize_answer, token_f1
 from llm.scoring.scorers import FinQAScorer, QAScorer
@@ -35,26 +38,29 @@ from llm.scoring.synthetic import SyntheticScorer
 if TYPE_CHECKING:
     from llm.data import Example
 
-SCORERS: dict[str, QAScorer | FinQAScorer | SyntheticScorer] = {
-    "finqa": FinQAScorer(),
-    "hotpotqa": QAScorer(use_aliases=False, yes_no_rule=True),
-    "musique": QAScorer(use_aliases=True, empty_rule=True),
-    "synthetic": SyntheticScorer(),
-}
+SCORING_RULES: dict[str, type] = {"finqa": FinQAScorer, "qa": QAScorer, "answer_slot": SyntheticScorer}
+"""The verifiers a benchmark's registration names (``Benchmark.scoring_rule``); a rule with a ``strict`` field
+has an official strict mode besides its tolerant default."""
 
 
-STRICT_SCORERS: dict[str, QAScorer | FinQAScorer | SyntheticScorer] = {**SCORERS, "finqa": FinQAScorer(strict=True)}
+def get_scorer(benchmark: str, *, strict: bool = False) -> QAScorer | FinQAScorer | SyntheticScorer:
+    """The scorer of a registered benchmark: tolerant (default) or the official rule (``strict=True``).
 
-
-def get_scorer(benchmark: str, *, strict: bool = False) -> QAScorer | FinQAScorer:
-    """The scorer of a benchmark: tolerant (default) or the official rule (``strict=True``).
-
-    Only FinQA has two rules (:mod:`llm.scoring.finqa_match`); HotPotQA and MuSiQue are scored by their
-    official EM in both modes.
+    Only FinQA has two rules (:mod:`llm.scoring.finqa_match`); the other benchmarks are scored by their
+    official rule in both modes (the same scorer object).
     """
-    if benchmark not in SCORERS:
-        raise ValueError(f"unknown benchmark {benchmark!r}; choose one of {', '.join(SCORERS)}")
-    return (STRICT_SCORERS if strict else SCORERS)[benchmark]
+    rule = SCORING_RULES[benchmark_spec(benchmark).scoring_rule]
+    return _scorer(benchmark, strict and "strict" in {f.name for f in dataclasses.fields(rule)})
+
+
+@functools.lru_cache(maxsize=None)
+def _scorer(benchmark: str, strict: bool) -> QAScorer | FinQAScorer | SyntheticScorer:
+    spec = benchmark_spec(benchmark)
+    return SCORING_RULES[spec.scoring_rule](**spec.scoring_options, **({"strict": True} if strict else {}))
+
+
+SCORERS = {name: get_scorer(name) for name in BENCHMARKS}
+"""The default (tolerant) scorer of every registered benchmark."""
 
 
 def score(example: "Example", completion: str) -> dict[str, Any]:
@@ -67,6 +73,6 @@ def reward(example: "Example", completion: str) -> float:
     return get_scorer(example.benchmark).reward(example, completion)
 
 
-__all__ = ["RULES", "SCORERS", "STRICT_SCORERS", "Extraction", "FinQAScorer", "ProgramError", "QAScorer",
+__all__ = ["RULES", "SCORERS", "SCORING_RULES", "Extraction", "FinQAScorer", "ProgramError", "QAScorer",
            "exact_match", "execute_program", "extract_answer", "find_answer", "get_scorer", "normalize_answer",
            "reward", "score", "token_f1"]

@@ -1,6 +1,6 @@
 """Pull the final answer out of a completion, and name the rule that found it.
 
-The prompts (:mod:`llm.prompts`) ask for a final line ``Answer: <answer>``, but models write their answer
+The prompts (:mod:`llm.data.prompts`) ask for a final line ``Answer: <answer>``, but models write their answer
 in several conventions: instruction-tuned chat models (``**Answer:** Paris``, ``### Final Answer`` with
 the answer below, ``The answer is Paris.``), base models continuing a ``Reasoning:`` prompt
 (``... so the answer is 42``), R1-style ``<answer>`` tags, GSM8K-style ``#### 42`` and LaTeX ``\\boxed{}``.

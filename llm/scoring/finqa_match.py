@@ -21,7 +21,7 @@ official parser refuses (``$5``, ``5 million``, ``+-2.4``, ``−5``) is not a st
 matches:
 
 * a yes/no answer: its first word, any case (``Yes, it did``), equals ``exe_ans``;
-* a program (text starting ``op(``): executed by the lenient executor (:mod:`llm.finqa_program`) and
+* a program (text starting ``op(``): executed by the lenient executor (:mod:`llm.data.finqa_program`) and
   held to the round-to-5 rule;
 * otherwise the first number in the text: an optional sign (``+``, ``-`` or the unicode minus; a number
   right after another sign, as in ``+-2.4``, is refused), an optional ``$``, digits with optional thousands
@@ -44,7 +44,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from llm.finqa_program import RESULT_DECIMALS, ProgramError, execute_program, format_number
+from llm.data.finqa_program import RESULT_DECIMALS, ProgramError, execute_program, format_number
 from llm.scoring.finqa_official import evaluate_program, official_number
 
 RTOL = 1e-2

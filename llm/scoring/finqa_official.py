@@ -2,7 +2,7 @@
 
 Strict scoring (:mod:`llm.scoring.finqa_match`) uses it, so that a program a model writes is judged
 exactly as the official execution accuracy judges it. The lenient executor used by default is
-:mod:`llm.finqa_program`; its docstring lists the differences rule by rule.
+:mod:`llm.data.finqa_program`; its docstring lists the differences rule by rule.
 
 Official procedure, step by step (each quirk it implies follows the arrow):
 
@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from llm.finqa_program import AGGREGATES, ARITHMETIC, OPS, RESULT_DECIMALS
+from llm.data.finqa_program import AGGREGATES, ARITHMETIC, OPS, RESULT_DECIMALS
 
 Value = float | str | complex
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from llm.finqa_program import ProgramError, parse_number
+from llm.data.finqa_program import ProgramError, parse_number
 from llm.scoring import finqa_match
 from llm.scoring.extract import find_answer
 from llm.scoring.normalize import max_over_golds, normalize_answer

@@ -6,7 +6,7 @@ every other token is one character)::
     prediction = text[k:]            if len(text) = k + L, else none (the completion stopped early)
     r(x, z)    = [prediction = y*]   (exact string match; y* is the example's target, corrupted or not)
 
-so the reward ignores the k latent tokens, and P_θ(x) = Σ_u p_θ(u y* | x) (:mod:`llm.coldstart.exact`).
+so the reward ignores the k latent tokens, and P_θ(x) = Σ_u p_θ(u y* | x) (:mod:`llm.evaluation.exact`).
 ``vote_key`` is the prediction, so maj@k votes over answer strings.
 """
 

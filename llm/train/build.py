@@ -13,9 +13,9 @@ from typing import Any, Callable
 
 import torch
 
-from llm.data import Example, load_benchmark
-from llm.prompts import ANSWER_PREFIX, build_prompt
-from llm.rollout import SamplingConfig, make_engine
+from llm.data import Example, benchmark_spec, load_benchmark
+from llm.data.prompts import ANSWER_PREFIX, build_prompt
+from llm.rollout import ENGINES, SamplingConfig, make_engine
 from llm.scoring import get_scorer
 from llm.train.config import TrainConfig, configurable_options
 from tsallis.estimators import EstimatorOptions, compute_weights
@@ -56,9 +56,8 @@ def prompt_tokenizer(config: TrainConfig, tokenizer: Any) -> Any:
 def _load(config: TrainConfig, path, split: str, closed_book: bool, limit: int | None, role: str) -> list[Example]:
     """One split, filtered to ``data.answer_types`` (an empty result is an error), then cut to ``limit``."""
     types = config.data.answer_types
-    task = config.data.synthetic if config.data.benchmark == "synthetic" else None
     examples = load_benchmark(config.data.benchmark, path, split, closed_book=closed_book,
-                              limit=None if types else limit, task=None if path else task)
+                              limit=None if types else limit, task=None if path else task_settings(config))
     if not types:
         return examples
     kept = [x for x in examples if x.metadata.get("answer_type") in types]
@@ -67,14 +66,12 @@ def _load(config: TrainConfig, path, split: str, closed_book: bool, limit: int |
     return kept[:limit]
 
 
-def exact_evaluation(config: TrainConfig, data: Data) -> Callable[[Any, Any], dict[str, float]] | None:
-    """``(model, tokenizer) -> exact/ metrics`` on the synthetic task (:mod:`llm.coldstart.exact`), or None when
-    ``eval.exact_every`` is 0."""
-    if not config.eval.exact_every:
+def task_settings(config: TrainConfig) -> Any:
+    """A generated task's settings: the ``data`` field named after the benchmark, or None for a benchmark read
+    from files."""
+    if benchmark_spec(config.data.benchmark).task_settings is None:
         return None
-    from llm.coldstart.exact import exact_metrics
-
-    return lambda model, tokenizer: exact_metrics(model, tokenizer, data.train, data.eval)
+    return getattr(config.data, config.data.benchmark)
 
 
 def reward_function(config: TrainConfig) -> RewardFn:
@@ -114,7 +111,7 @@ def estimator_options(config: TrainConfig, q: Any, rewards: torch.Tensor, genera
     return EstimatorOptions(**values)
 
 
-def estimator_weights(config: TrainConfig, rewards: torch.Tensor, q: Any, generator: Any,
+def weights_from_config(config: TrainConfig, rewards: torch.Tensor, q: Any, generator: Any,
                       extra: dict[str, Any] | None = None) -> torch.Tensor:
     """w (G, M) = ``tsallis.estimators.compute_weights`` for ``config.algo`` on ``rewards`` (G, M)."""
     return compute_weights(config.algo.name, rewards, estimator_options(config, q, rewards, generator, extra))
@@ -137,6 +134,19 @@ def load_model(config: TrainConfig, device: torch.device):
         return model.to(device), tokenizer
     dtype = None if config.model.dtype == "auto" else config.model.dtype
     return load_policy(config.model.name, device=device, dtype=dtype, cache=config.model.cache_dir)
+
+
+def policy_and_optimizer(config: TrainConfig, accelerator):
+    """The policy prepared by ``accelerator`` (LoRA and gradient checkpointing applied, in training mode), its
+    tokenizer, the frozen reference (or None), the optimizer and the learning-rate scheduler. Call it after
+    seeding: a tiny model's and LoRA's initial weights come from the seeded generators."""
+    model, tokenizer = load_model(config, accelerator.device)
+    reference = reference_model(config, model)
+    model = apply_lora(config, enable_gradient_checkpointing(config, model))
+    model.train()
+    optimizer, scheduler = optimizer_and_scheduler(config, model)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    return model, tokenizer, reference, optimizer, scheduler
 
 
 def reference_model(config: TrainConfig, model) -> Any:
@@ -202,11 +212,11 @@ def optimizer_and_scheduler(config: TrainConfig, model):
 
 
 def rollout_engine(config: TrainConfig, model, tokenizer):
-    """The rollout engine sampling from ``model`` (HF generate, or vLLM with weight sync)."""
-    if config.rollout.engine == "hf":
-        return make_engine("hf", model=model, tokenizer=tokenizer, batch_size=config.rollout.batch_size,
-                           share_prompts=config.rollout.share_prompts)
-    return make_engine("vllm", model=model, tokenizer=tokenizer)
+    """The rollout engine ``rollout.engine`` sampling from ``model``, with the ``rollout`` settings it reads
+    (:data:`llm.rollout.ENGINES`)."""
+    name = config.rollout.engine
+    options = {option: getattr(config.rollout, option) for option in ENGINES[name].options}
+    return make_engine(name, model=model, tokenizer=tokenizer, **options)
 
 
 @functools.lru_cache(maxsize=8)

@@ -33,7 +33,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from llm.atomic import atomic_write_text
+from tsallis.files import atomic_write_text
 
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "trainer_state.json"

@@ -14,14 +14,16 @@ is one registration in :mod:`tsallis.estimators`, with nothing to add here.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 from typing import Annotated
 
 from pydantic import BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
+from llm.data.benchmarks import BENCHMARKS, benchmark_spec
 from llm.data.synthetic import SyntheticTask
+from llm.rollout import ENGINES
 from llm.train.qsource import check_q_spec
 from tsallis.registry import ESTIMATORS, estimator_spec, option_specs
 
@@ -104,9 +106,10 @@ class ModelConfig:
 class DataConfig:
     """Training and held-out prompts."""
 
-    benchmark: Literal["finqa", "hotpotqa", "musique", "synthetic"] = "finqa"
-    """Which benchmark; fixes the loader, the prompt and the verifier (reward). ``synthetic`` is the generated
-    reversal task of the cold-start experiment (:mod:`llm.data.synthetic`), set by ``data.synthetic``."""
+    benchmark: Literal[BENCHMARKS] = "finqa"
+    """A registered benchmark (:mod:`llm.data.benchmarks`); fixes the loader, the prompt and the verifier
+    (reward). ``synthetic`` is the generated reversal task of the cold-start experiment (:mod:`llm.data.synthetic`),
+    set by ``data.synthetic``."""
     train_path: str | None = None
     """Official-format training file; ``None`` uses the subset shipped with the package."""
     train_split: str = "train"
@@ -125,7 +128,7 @@ class DataConfig:
     sometimes succeeds."""
     chat_template: StrictBool = True
     """Render prompts with the tokenizer's chat template (instruction-tuned models). ``false``: plain text
-    ending in ``Reasoning:`` (``llm.prompts``), the natural prompt for a base model; the cold-start recipes
+    ending in ``Reasoning:`` (``llm.data.prompts``), the natural prompt for a base model; the cold-start recipes
     use it."""
     train_limit: StrictInt | None = Field(None, ge=1)
     """Use only the first N training examples (``None``: all)."""
@@ -144,7 +147,7 @@ class DataConfig:
 class RolloutConfig:
     """How the M completions per prompt are sampled."""
 
-    engine: Literal["hf", "vllm"] = "hf"
+    engine: Literal[tuple(ENGINES)] = "hf"
     """``hf``: transformers ``generate`` on the training model (works everywhere); ``vllm``: a vLLM engine
     whose weights are synced after every optimizer step (much faster on GPU; needs the ``vllm`` extra)."""
     num_samples: StrictInt = Field(16, ge=1)
@@ -276,7 +279,7 @@ class OptimConfig:
     """``adamw``: AdamW, for LLM runs. ``sgd``: plain gradient steps θ ← θ - lr ∇L (no momentum, no weight decay
     unless set), whose updates are proportional to the estimate; the regime of the ``sim/`` theory, used by the
     cold-start experiment. Adam divides each update by a running gradient scale, so it undoes much of the
-    P̂^(-q) amplification when successes are rare (see the README's cold-start section)."""
+    P̂^(-q) amplification when successes are rare (see docs/coldstart.md)."""
     lr: Number = Field(1e-6, gt=0)
     """Peak learning rate. 1e-6 for full fine-tuning of 1-8B models; ~1e-5 to 1e-4 with LoRA."""
     weight_decay: Number = Field(0.0, ge=0)
@@ -301,7 +304,7 @@ class OptimConfig:
 
 
 @dataclass(config=_STRICT)
-class EvalConfig:
+class PeriodicEvalConfig:
     """Periodic maj@k evaluation on a held-out split."""
 
     every: StrictInt = Field(0, ge=0)
@@ -316,7 +319,7 @@ class EvalConfig:
     """Completion limit at evaluation (``None``: ``rollout.max_new_tokens``)."""
     exact_every: StrictInt = Field(0, ge=0)
     """Synthetic task only: compute the exact success probabilities P_θ(x) of every training and held-out prompt
-    (``exact/`` metrics, :mod:`llm.coldstart.exact`) at step 0, every N steps and after the last step (0: never)."""
+    (``exact/`` metrics, :mod:`llm.evaluation.exact`) at step 0, every N steps and after the last step (0: never)."""
 
 
 @dataclass(config=_STRICT)
@@ -370,8 +373,8 @@ class TrainConfig:
     """Estimator, q schedule and loss (:class:`AlgoConfig`)."""
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
     """AdamW, warm-up, clipping, micro-batches (:class:`OptimConfig`)."""
-    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
-    """Periodic maj@k evaluation (:class:`EvalConfig`)."""
+    eval: PeriodicEvalConfig = dataclasses.field(default_factory=PeriodicEvalConfig)
+    """Periodic maj@k evaluation (:class:`PeriodicEvalConfig`)."""
     checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
     """Checkpoint frequency and retention (:class:`CheckpointConfig`)."""
 
@@ -395,15 +398,13 @@ class TrainConfig:
         if self.rollout.num_samples < spec.min_samples:
             raise ValueError(f"algo.name={self.algo.name!r} needs rollout.num_samples >= {spec.min_samples} (a smaller "
                              f"group carries no signal), got rollout.num_samples={self.rollout.num_samples}")
-        synthetic = self.data.benchmark == "synthetic"
-        if synthetic and self.rollout.max_new_tokens != self.data.synthetic.completion_length:
-            raise ValueError(
-                f"the synthetic task's completions have exactly free_tokens + prompt_length = "
-                f"{self.data.synthetic.completion_length} tokens: set rollout.max_new_tokens="
-                f"{self.data.synthetic.completion_length}, got rollout.max_new_tokens={self.rollout.max_new_tokens}")
-        if self.eval.exact_every and not synthetic:
-            raise ValueError(f"eval.exact_every={self.eval.exact_every} needs data.benchmark='synthetic' (exact success "
-                             f"probabilities need an enumerable task), got data.benchmark={self.data.benchmark!r}")
+        benchmark = benchmark_spec(self.data.benchmark)
+        if benchmark.check_config is not None:
+            benchmark.check_config(self)
+        if self.eval.exact_every and not benchmark.exact_success:
+            enumerable = [name for name in BENCHMARKS if benchmark_spec(name).exact_success]
+            raise ValueError(f"eval.exact_every={self.eval.exact_every} needs a benchmark whose success probabilities "
+                             f"can be enumerated ({', '.join(enumerable)}), got data.benchmark={self.data.benchmark!r}")
 
     # ---- derived fields (computed, never set) ----
     def run_name(self, timestamp: str) -> str:
@@ -413,14 +414,15 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML-safe) of every field."""
-        return _plain(dataclasses.asdict(self))
+        return plain_data(dataclasses.asdict(self))
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+def plain_data(value: Any) -> Any:
+    """Mappings (dicts, OmegaConf containers) and sequences as plain dicts and lists, recursively (YAML-safe)."""
+    if isinstance(value, Mapping) or (hasattr(value, "items") and hasattr(value, "keys")):
+        return {str(k): plain_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig":
+        return [plain_data(v) for v in value]
     return value
 
 

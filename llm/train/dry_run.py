@@ -34,7 +34,7 @@ def dry_run(config: TrainConfig, data_cache: dict | None = None) -> DryRunReport
     so that checking many recipes in one process loads each benchmark once (the grid test passes one).
     """
     from llm.train.distributed import check_device
-    from llm.train.trainer import check_output_dir
+    from llm.train.run import check_output_dir
 
     check_device(config)  # what the real run would refuse before loading the model
     check_output_dir(config)
@@ -69,7 +69,7 @@ def dry_run(config: TrainConfig, data_cache: dict | None = None) -> DryRunReport
         marks = sorted({1, config.steps // 2 + 1, config.steps})
         add(("q schedule", ", ".join(f"q(step {s})={source.q(s, [], None):g}" for s in marks)))
     generator = torch.Generator().manual_seed(config.seed)
-    weights = build.estimator_weights(config, rewards, first_q, generator)
+    weights = build.weights_from_config(config, rewards, first_q, generator)
     spec = config.algo.spec
     options = ", ".join(f"{o}={getattr(config.algo, o)!r}" for o in spec.options if hasattr(config.algo, o)) or "none"
     add(("estimator", f"{config.algo.name}: w = {spec.formula}; options read: {options}; on a ({G}, {M}) reward "

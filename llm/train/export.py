@@ -46,10 +46,10 @@ from typing import Any
 import torch
 import yaml
 
-from llm.atomic import atomic_write_text
 from llm.train import build
 from llm.train.checkpoint import CHECKPOINT_DIR, checkpoint_path, list_checkpoints, read_model_weights
 from llm.train.config import TrainConfig, build_config
+from tsallis.files import atomic_write_text
 
 EXPORT_INFO = "tsallis_export.json"
 FINAL_DIR = "final"

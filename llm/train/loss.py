@@ -80,18 +80,46 @@ def normalizer_count(agg: str, mask: Tensor, max_new_tokens: int) -> float:
     return get_aggregation(agg).count(mask, max_new_tokens)
 
 
+@dataclass(frozen=True)
+class LossSpec:
+    """The loss settings of a run, resolved once from its config (the maths is in the module docstring); the
+    defaults are the exact estimator (``seq-sum``, no clipping, no KL)."""
+
+    agg: str = "seq-sum"
+    """Aggregation mode, a key of :data:`AGGREGATIONS`."""
+    clip: tuple[float, float] | None = None
+    """(ε_low, ε_high) of the PPO clipped ratio, or None."""
+    kl_beta: float = 0.0
+    """β of the k3 KL to the reference policy (0: no reference)."""
+    kl_bias_correction: bool = False
+    """k3 times the importance ratio (TRL's ``use_bias_correction_kl``)."""
+    temperature: float = 1.0
+    """Sampling temperature; log-probs are of the temperature-scaled logits."""
+    max_new_tokens: int = 1
+    """Completion limit (the constant normaliser of ``seq-mean-token-sum-norm``)."""
+    micro_batch_size: int = 8
+    """Sequences per forward/backward pass."""
+    with_entropy: bool = False
+    """Also log the policy's token entropy ``train/entropy`` (one more pass over the vocabulary per token)."""
+
+    @classmethod
+    def from_config(cls, config) -> "LossSpec":
+        """The loss settings of a :class:`~llm.train.config.TrainConfig`."""
+        a = config.algo
+        return cls(agg=a.resolved_loss_agg, clip=a.resolved_clip, kl_beta=a.kl_beta,
+                   kl_bias_correction=a.kl_bias_correction, temperature=config.rollout.temperature,
+                   max_new_tokens=config.rollout.max_new_tokens, micro_batch_size=config.optim.micro_batch_size)
+
+
 def policy_loss(
     logprobs: Tensor,
     mask: Tensor,
     advantages: Tensor,
-    *,
-    agg: str,
+    spec: LossSpec,
     normalizer: float,
+    *,
     old_logprobs: Tensor | None = None,
     ref_logprobs: Tensor | None = None,
-    clip: tuple[float, float] | None = None,
-    kl_beta: float = 0.0,
-    kl_bias_correction: bool = False,
 ) -> tuple[Tensor, dict[str, tuple[Tensor, Tensor]]]:
     """Loss of one micro-batch (see the module docstring for the maths).
 
@@ -101,16 +129,14 @@ def policy_loss(
         temperature-scaled logits (the rollout's sampling distribution). Padding entries are ignored.
     mask : (B, T) 1.0 on completion tokens, 0.0 on padding.
     advantages : (B,) per-sequence coefficient A_i (M × the estimator weight; GRPO's advantage).
-    agg : aggregation mode, a key of :data:`AGGREGATIONS`.
+    spec : the aggregation mode ``spec.agg``, the PPO clip (ε_lo, ε_hi) ``spec.clip`` (None: the plain Σ A ℓ
+        objective), the KL weight β ``spec.kl_beta`` and ``spec.kl_bias_correction`` (multiply each token's k3
+        by its importance ratio ρ_it = exp(ℓ_it - ℓ^old_it), as TRL's ``use_bias_correction_kl=True`` does; see
+        the module docstring; ``loss/kl_ref`` still reports the plain k3).
     normalizer : N for the whole update divided by the number of ranks (DDP averages gradients over
         ranks, so each rank's share is scaled back up).
-    old_logprobs : (B, T) rollout log-probs ℓ^old, required when ``clip`` is set.
-    ref_logprobs : (B, T) reference-policy log-probs, required when ``kl_beta > 0``.
-    clip : (ε_lo, ε_hi) of the PPO clipped ratio, or None for the plain Σ A ℓ objective.
-    kl_beta : β of the k3 KL penalty.
-    kl_bias_correction : multiply each token's k3 by its importance ratio ρ_it = exp(ℓ_it - ℓ^old_it), as
-        TRL's ``use_bias_correction_kl=True`` does (see the module docstring); needs ``old_logprobs``.
-        ``loss/kl_ref`` still reports the plain k3.
+    old_logprobs : (B, T) rollout log-probs ℓ^old, required when ``spec.clip`` is set or with the bias correction.
+    ref_logprobs : (B, T) reference-policy log-probs, required when ``spec.kl_beta > 0``.
 
     Returns
     -------
@@ -119,7 +145,7 @@ def policy_loss(
         averages them over the whole update: ``loss/clipfrac``, ``loss/approx_kl`` (k3 of ρ, Schulman's
         approximation http://joschu.net/blog/kl-approx.html), ``loss/ratio`` and ``loss/kl_ref``.
     """
-    aggregation = get_aggregation(agg)
+    aggregation, clip, kl_beta = get_aggregation(spec.agg), spec.clip, spec.kl_beta
     if normalizer <= 0:
         raise ValueError(f"normalizer must be > 0, got normalizer={normalizer!r}")
     if logprobs.shape != mask.shape or advantages.shape != logprobs.shape[:1]:
@@ -129,36 +155,46 @@ def policy_loss(
         )
     mask = mask.to(logprobs.dtype)
     adv = advantages.to(logprobs.dtype)[:, None]  # (B, 1)
-    tokens = mask.sum().detach()
     metrics: dict[str, tuple[Tensor, Tensor]] = {}
-
     if clip is None:
         objective = adv * logprobs  # (B, T)
     else:
-        if old_logprobs is None:
-            raise ValueError("clip is set but old_logprobs is None: the PPO ratio needs the rollout log-probs")
-        log_ratio = logprobs - old_logprobs
-        ratio = torch.exp(log_ratio)
-        clipped = torch.clamp(ratio, 1.0 - clip[0], 1.0 + clip[1])
-        objective = torch.minimum(ratio * adv, clipped * adv)  # (B, T)
-        with torch.no_grad():
-            was_clipped = ((ratio * adv) > (clipped * adv)).to(mask.dtype)
-            metrics["loss/clipfrac"] = ((was_clipped * mask).sum(), tokens)
-            metrics["loss/approx_kl"] = (((ratio - 1.0 - log_ratio) * mask).sum(), tokens)
-            metrics["loss/ratio"] = ((ratio * mask).sum(), tokens)
-
+        objective = _clipped_objective(logprobs, old_logprobs, adv, clip, mask, metrics)
     if kl_beta > 0:
-        if ref_logprobs is None:
-            raise ValueError(f"kl_beta={kl_beta} but ref_logprobs is None: load a reference policy")
-        delta = ref_logprobs - logprobs
-        k3 = torch.exp(delta) - delta - 1.0  # (B, T), >= 0
-        if kl_bias_correction:
-            if old_logprobs is None:
-                raise ValueError("kl_bias_correction=True but old_logprobs is None: the ratio ρ needs the rollout log-probs")
-            objective = objective - kl_beta * torch.exp(logprobs - old_logprobs) * k3
-        else:
-            objective = objective - kl_beta * k3
-        metrics["loss/kl_ref"] = ((k3.detach() * mask).sum(), tokens)
-
+        objective = objective - kl_beta * _kl_term(logprobs, old_logprobs, ref_logprobs, spec, mask, metrics)
     loss = -aggregation.sum_terms(objective, mask) / normalizer
     return loss, metrics
+
+
+def _clipped_objective(logprobs: Tensor, old_logprobs: Tensor | None, adv: Tensor, clip: tuple[float, float],
+                       mask: Tensor, metrics: dict) -> Tensor:
+    """min(ρ A, clip(ρ, 1-ε_lo, 1+ε_hi) A) (B, T), adding ``loss/clipfrac``, ``loss/approx_kl`` and ``loss/ratio``
+    to ``metrics``."""
+    if old_logprobs is None:
+        raise ValueError("clip is set but old_logprobs is None: the PPO ratio needs the rollout log-probs")
+    tokens = mask.sum().detach()
+    log_ratio = logprobs - old_logprobs
+    ratio = torch.exp(log_ratio)
+    clipped = torch.clamp(ratio, 1.0 - clip[0], 1.0 + clip[1])
+    objective = torch.minimum(ratio * adv, clipped * adv)  # (B, T)
+    with torch.no_grad():
+        was_clipped = ((ratio * adv) > (clipped * adv)).to(mask.dtype)
+        metrics["loss/clipfrac"] = ((was_clipped * mask).sum(), tokens)
+        metrics["loss/approx_kl"] = (((ratio - 1.0 - log_ratio) * mask).sum(), tokens)
+        metrics["loss/ratio"] = ((ratio * mask).sum(), tokens)
+    return objective
+
+
+def _kl_term(logprobs: Tensor, old_logprobs: Tensor | None, ref_logprobs: Tensor | None, spec: LossSpec,
+             mask: Tensor, metrics: dict) -> Tensor:
+    """k3 (B, T), or ρ k3 with ``spec.kl_bias_correction``; adds the plain k3 as ``loss/kl_ref`` to ``metrics``."""
+    if ref_logprobs is None:
+        raise ValueError(f"kl_beta={spec.kl_beta} but ref_logprobs is None: load a reference policy")
+    delta = ref_logprobs - logprobs
+    k3 = torch.exp(delta) - delta - 1.0  # (B, T), >= 0
+    metrics["loss/kl_ref"] = ((k3.detach() * mask).sum(), mask.sum().detach())
+    if not spec.kl_bias_correction:
+        return k3
+    if old_logprobs is None:
+        raise ValueError("kl_bias_correction=True but old_logprobs is None: the ratio ρ needs the rollout log-probs")
+    return torch.exp(logprobs - old_logprobs) * k3

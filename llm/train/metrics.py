@@ -12,13 +12,14 @@ import math
 import resource
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from llm.atomic import atomic_write_text
 from tsallis.diagnostics import group_diagnostics
+from tsallis.files import atomic_write_text
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -34,6 +35,11 @@ class UpdateMeans:
         """Add a sum of ``count`` values to metric ``name``."""
         self._sums[name] = self._sums.get(name, 0.0) + float(total)
         self._counts[name] = self._counts.get(name, 0.0) + float(count)
+
+    def merge(self, other: "UpdateMeans") -> None:
+        """Add every metric of ``other`` (another pass over the same update) to this one."""
+        for name in other._sums:
+            self.add(name, other._sums[name], other._counts[name])
 
     def means(self, accelerator=None) -> dict[str, float]:
         """Σ total / Σ count per metric, summed over ranks first when ``accelerator`` is given."""
@@ -54,8 +60,24 @@ def peak_memory_gb(device: torch.device) -> float:
     return rss / (2**30 if sys.platform == "darwin" else 2**20)
 
 
-def step_record(step: int, q, lr: float, estimator: str, rewards: torch.Tensor, batch, coefficients: torch.Tensor,
-                train_tokens: int, timings: dict[str, float], means: UpdateMeans, accelerator) -> dict[str, Any]:
+@dataclass
+class StepUpdate:
+    """What one step's update did, for its metrics record."""
+
+    estimator: str
+    """The estimator's name (which diagnostics apply)."""
+    lr: float
+    """The learning rate the step trained with."""
+    train_tokens: int
+    """Tokens forwarded by the update (prompt + completion, padding excluded)."""
+    durations: dict[str, float]
+    """Wall-clock seconds of the step's phases: ``rollout``, ``score`` and ``train``."""
+    means: UpdateMeans
+    """Loss metrics averaged over the update (loss, clipfrac, approx_kl, grad norm, entropy, ...)."""
+
+
+def step_record(step: int, q, rewards: torch.Tensor, batch, coefficients: torch.Tensor, update: StepUpdate,
+                accelerator) -> dict[str, Any]:
     """The metrics of one training step.
 
     ``rewards`` (G, M) are all ranks' rewards and ``q`` their q (a number, or (G, 1) per prompt): the core's
@@ -63,19 +85,19 @@ def step_record(step: int, q, lr: float, estimator: str, rewards: torch.Tensor, 
     shares, and what applies to ``estimator``: the amplification P̂^(-q), PAFT's ESS) and ``algo/q`` (with its
     spread for a per-prompt q). This rank's ``batch`` (:class:`llm.train.sampling.StepBatch`) adds completion
     lengths, the truncated share, the generated tokens (summed over ranks; dynamic sampling's discarded groups
-    included) and any ``dynamic/`` figures; ``coefficients`` A the share of sequences trained on; ``timings``
-    (perf_counter at ``start``, after ``rollout``, ``score`` and ``train``) the wall-clock split. Everything in
-    ``means`` (loss, clipfrac, approx_kl, grad norm, entropy, ...) is averaged over the update and the ranks.
+    included) and any ``dynamic/`` figures; ``coefficients`` A the share of sequences trained on; ``update`` the
+    learning rate, the trained tokens, the wall-clock durations and the loss metrics, averaged over the ranks.
     """
     from llm.train.qsource import q_record
 
     world = accelerator.num_processes if accelerator is not None else 1
-    record: dict[str, Any] = {"step": step, **q_record(q), "train/lr": lr, "reward/mean": float(rewards.mean())}
-    record.update(group_diagnostics(rewards, q, estimator))
+    record: dict[str, Any] = {"step": step, **q_record(q), "train/lr": update.lr, "reward/mean": float(rewards.mean())}
+    record.update(group_diagnostics(rewards, q, update.estimator))
     record.update(batch.metrics)
     rollouts = [r for group in batch.groups for r in group]
     lengths = torch.tensor([len(r.completion_ids) for r in rollouts], dtype=torch.float64)
-    rollout_s, train_s = timings["rollout"] - timings["start"], timings["train"] - timings["score"]
+    rollout_s, score_s, train_s = (update.durations[phase] for phase in ("rollout", "score", "train"))
+    means = update.means
     generated = torch.tensor([float(batch.generated_tokens)], dtype=torch.float64)
     if world > 1:
         generated = accelerator.reduce(generated.to(accelerator.device), reduction="sum").cpu()
@@ -84,13 +106,13 @@ def step_record(step: int, q, lr: float, estimator: str, rewards: torch.Tensor, 
     means.add("completion/truncated_frac", sum(r.finish_reason == "length" for r in rollouts), len(rollouts))
     means.add("weights/nonzero_frac", (coefficients != 0).sum(), coefficients.numel())
     means.add("perf/rollout_s", rollout_s, 1)
-    means.add("perf/score_s", timings["score"] - timings["rollout"], 1)
+    means.add("perf/score_s", score_s, 1)
     means.add("perf/train_s", train_s, 1)
     means.add("perf/rollout_tokens_per_s", world * lengths.sum() / max(rollout_s, 1e-9), 1)
-    means.add("perf/train_tokens_per_s", world * train_tokens / max(train_s, 1e-9), 1)
+    means.add("perf/train_tokens_per_s", world * update.train_tokens / max(train_s, 1e-9), 1)
     means.add("perf/peak_mem_gb", peak_memory_gb(accelerator.device if accelerator is not None else torch.device("cpu")), 1)
     record.update(means.means(accelerator))
-    record["perf/step_s"] = timings["train"] - timings["start"]
+    record["perf/step_s"] = rollout_s + score_s + train_s
     return record
 
 

@@ -270,9 +270,10 @@ class ReplayBatch:
 
 
 @torch.no_grad()
-def replay_batch(buffer: ReplayBuffer, indices: Sequence[int], groups: Sequence[Sequence[Rollout]],
-                 rewards: torch.Tensor, model, pad_id: int, temperature: float, micro_batch_size: int) -> ReplayBatch:
-    """The union of the step's fresh groups and the buffer (module docstring), ready for the estimator.
+def replay_batch(buffer: ReplayBuffer, batch, model, pad_id: int, temperature: float,
+                 micro_batch_size: int) -> ReplayBatch:
+    """The union of the step's fresh groups (``batch``, a :class:`~llm.train.sampling.StepBatch`: its prompt
+    indices, groups and rewards) and the buffer (module docstring), ready for the estimator.
 
     The stored completions' token log-probs are recomputed with ``model`` at ``temperature`` (the policy that
     samples now, as the proposal needs), in micro-batches; the fresh ones are the engine's recorded log-probs.
@@ -280,14 +281,15 @@ def replay_batch(buffer: ReplayBuffer, indices: Sequence[int], groups: Sequence[
     from llm.train.batch import collate, token_logprobs
     from tsallis.replay import replay_proposal
 
-    union = replay_union(buffer, indices, groups, rewards)
+    groups = batch.groups
+    union = replay_union(buffer, batch.indices, groups, batch.rewards)
     entries = [(g, b, e) for g, row in enumerate(union.stored) for b, e in enumerate(row)]
     token_lps: list[list[float]] = []
     for start in range(0, len(entries), micro_batch_size):
         chunk = entries[start : start + micro_batch_size]
-        batch = collate([groups[g][0].prompt_ids for g, _, _ in chunk], [e.completion_ids for _, _, e in chunk],
-                        pad_id).to(model.device)
-        logprobs = token_logprobs(model, batch, temperature)[0].float().cpu()  # (B, C)
+        padded = collate([groups[g][0].prompt_ids for g, _, _ in chunk], [e.completion_ids for _, _, e in chunk],
+                         pad_id).to(model.device)
+        logprobs = token_logprobs(model, padded, temperature)[0].float().cpu()  # (B, C)
         token_lps += [logprobs[i, : len(e.completion_ids)].tolist() for i, (_, _, e) in enumerate(chunk)]
     stored = [[] for _ in union.stored]
     for (g, b, e), lps in zip(entries, token_lps):
@@ -298,3 +300,72 @@ def replay_batch(buffer: ReplayBuffer, indices: Sequence[int], groups: Sequence[
     rollouts = [r for group, row in zip(groups, stored) for r in (*group, *row)]
     return ReplayBatch(union.rewards, union.valid, rollouts,
                        {"proposal_logw": proposal.proposal_logw, "p_hat": proposal.p_hat}, len(entries))
+
+
+@dataclass
+class TrainingSet:
+    """The sequences one step trains on, with their rewards and the estimator's per-batch inputs."""
+
+    rollouts: list[Rollout]
+    """Row-major: each group's sequences."""
+    rewards: torch.Tensor
+    """(G, W) rewards of the W slots of each group."""
+    options: dict[str, Any] | None = None
+    """Per-batch estimator inputs (a replay union's ``proposal_logw`` and ``p_hat``), or None."""
+    valid: torch.Tensor | None = None
+    """(G, W) bool: the slots that hold a sequence, or None when all do."""
+
+
+class FreshSamples:
+    """No replay (the default): a step trains on its fresh samples only, and nothing is kept between steps."""
+
+    def training_set(self, batch, policy) -> TrainingSet:
+        return TrainingSet([r for group in batch.groups for r in group], batch.rewards)
+
+    def add(self, batch) -> None:
+        """Nothing is stored."""
+
+    def metrics(self) -> dict[str, float]:
+        return {}
+
+    def state_dict(self) -> None:
+        return None
+
+    def load_state_dict(self, state: Any) -> None:
+        """Nothing to restore."""
+
+
+class BufferedReplay:
+    """PAFT with a replay buffer (``algo.replay_capacity``): a step trains on the union of its fresh samples and
+    each prompt's stored successes (:func:`replay_batch`); after the update its successes join the buffer."""
+
+    def __init__(self, buffer: ReplayBuffer, pad_id: int, temperature: float, micro_batch_size: int) -> None:
+        self.buffer, self.pad_id = buffer, pad_id
+        self.temperature, self.micro_batch_size = temperature, micro_batch_size
+        self.stored_trained = 0
+
+    def training_set(self, batch, policy) -> TrainingSet:
+        union = replay_batch(self.buffer, batch, policy, self.pad_id, self.temperature, self.micro_batch_size)
+        self.stored_trained = union.stored_count
+        return TrainingSet(union.rollouts, union.rewards, union.options, union.valid)
+
+    def add(self, batch) -> None:
+        for index, group, row in zip(batch.indices, batch.groups, batch.rewards):
+            self.buffer.add(index, group, row)
+
+    def metrics(self) -> dict[str, float]:
+        return {"replay/stored_trained": self.stored_trained, "replay/buffer_size": len(self.buffer)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.buffer.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.buffer.load_state_dict(state)
+
+
+def replay_source(config, pad_id: int) -> FreshSamples | BufferedReplay:
+    """:class:`BufferedReplay` when ``algo.replay_capacity`` is set, else :class:`FreshSamples`."""
+    if not config.algo.replay_capacity:
+        return FreshSamples()
+    buffer = ReplayBuffer(config.algo.replay_capacity, config.algo.replay_policy, config.seed)
+    return BufferedReplay(buffer, pad_id, config.rollout.temperature, config.optim.micro_batch_size)

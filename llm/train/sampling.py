@@ -13,20 +13,19 @@ run spends, the axis on which runs with and without dynamic sampling compare.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from llm.data import Example
 from llm.rollout.base import Rollout
 from llm.seeding import derive_seed
-from llm.train.config import TrainConfig
 from llm.train.dynamic_sampling import dynamic_sample
 from llm.train.update import target_rollouts
 
-Generate = Callable[[list[str], int], list[list[Rollout]]]
-"""``generate(prompts, seed)`` -> one group of M rollouts per prompt (the engine, inside ``full_parameters``)."""
+if TYPE_CHECKING:
+    from llm.train.run import Run
 
 
 @dataclass
@@ -66,14 +65,15 @@ class _Timed:
         return rewards
 
 
-def sample_batch(config: TrainConfig, data, tokenizer, reward, indices: list[int], generate: Generate,
-                 seed: int, next_prompts: Callable[[int], list[int]]) -> StepBatch:
-    """The step's groups for prompts ``indices`` (module docstring); ``seed`` is the step's rollout seed and
-    ``next_prompts(n)`` hands out fresh prompt indices for dynamic sampling."""
-    scorer = _Timed(reward)
+def sample_batch(run: "Run", indices: list[int], seed: int) -> StepBatch:
+    """The step's groups for prompts ``indices`` (module docstring), sampled with ``run.generate`` and scored with
+    ``run.reward``; ``seed`` is the step's rollout seed, and dynamic sampling takes fresh prompts from
+    ``run.order``."""
+    config, data, generate = run.config, run.data, run.generate
+    scorer = _Timed(run.reward)
     if config.algo.spec.trains_on_targets:
         examples = [data.train[i] for i in indices]
-        groups = target_rollouts(tokenizer, [data.train_prompts[i] for i in indices], examples)
+        groups = target_rollouts(run.tokenizer, [data.train_prompts[i] for i in indices], examples)
         return StepBatch(list(indices), examples, groups, scorer(examples, groups), 0, scorer.seconds)
 
     def round_groups(round_indices: list[int], number: int) -> list[list[Rollout]]:
@@ -89,7 +89,7 @@ def sample_batch(config: TrainConfig, data, tokenizer, reward, indices: list[int
         tokens = sum(len(r.completion_ids) for group in groups for r in group)
         rewards = round_rewards(list(indices), groups)
         return StepBatch(list(indices), [data.train[i] for i in indices], groups, rewards, tokens, scorer.seconds)
-    batch = dynamic_sample(list(indices), next_prompts, round_groups, round_rewards, max_extra_rounds=rounds,
+    batch = dynamic_sample(list(indices), run.order.take, round_groups, round_rewards, max_extra_rounds=rounds,
                            fallback=config.rollout.dynamic_sampling_fallback)
     chosen = [int(i) for i in batch.indices]
     return StepBatch(chosen, [data.train[i] for i in chosen], [list(g) for g in batch.groups],

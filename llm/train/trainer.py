@@ -11,9 +11,11 @@ One step, on every rank (``accelerate`` launches one process per GPU; each takes
     backward per micro-batch (gradients accumulate, DDP syncs on the last), clip, optimizer, LR scheduler
     log metrics (averaged over the update and the ranks), evaluate, checkpoint
 
-The pieces live in their own modules: :mod:`llm.train.build` (what a run needs), :mod:`llm.train.update`
-(coefficients, loss, optimizer step), :mod:`llm.train.metrics` (the step record), :mod:`llm.train.distributed`
-(accelerate, FSDP2), :mod:`llm.train.checkpoint`.
+The run's fixed parts are built once into a :class:`~llm.train.run.Run` (:mod:`llm.train.run`, from the builders
+of :mod:`llm.train.build`); replay (:mod:`llm.train.replay`) and the evaluations (:mod:`llm.train.evaluate`) sit
+behind small interfaces whose defaults do nothing; :mod:`llm.train.update` holds the coefficients, the loss and the
+optimizer step, :mod:`llm.train.metrics` the step record, :mod:`llm.train.distributed` accelerate and FSDP2, and
+:mod:`llm.train.checkpoint` the checkpoints.
 """
 
 from __future__ import annotations
@@ -23,76 +25,23 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
-import yaml
-from accelerate.utils import broadcast_object_list, gather_object, set_seed
+from accelerate.utils import gather_object
 
-from llm.atomic import atomic_write_text, check_writable_folder
-from llm.seeding import derive_seed
-from llm.train import build
-from llm.train.checkpoint import latest_checkpoint, load_checkpoint, register_adapter_hooks, save_checkpoint
-from llm.train.config import ConfigError, TrainConfig, build_config
-from llm.train.distributed import check_fsdp, full_parameters, make_accelerator, replica_metrics
-from llm.train.evaluate import evaluate
+from llm.seeding import RESAMPLING_STREAM, ROLLOUT_STREAM, step_seed
+from llm.train.checkpoint import save_checkpoint
+from llm.train.config import TrainConfig
+from llm.train.distributed import full_parameters, make_accelerator, replica_metrics
+from llm.train.evaluate import PeriodicEvaluation
 from llm.train.export import FINAL_DIR, export_run
-from llm.train.metrics import MetricsWriter, UpdateMeans, read_metrics, step_record
-from llm.train.order import PromptOrder
-from llm.train.progress import StepProgress
-from llm.train.replay import ReplayBuffer, replay_batch
+from llm.train.metrics import StepUpdate, UpdateMeans, read_metrics, step_record
+from llm.train.run import Run, start_run
 from llm.train.sampling import sample_batch
-from llm.train.update import LossSpec, accumulate_gradients, optimizer_step, sequence_coefficients
-
-# settings a resumed run may change; any other difference from the saved config is an error
-RESUMABLE_CHANGES = {"steps", "max_generated_tokens", "progress", "tensorboard", "eval", "checkpoint"}
-
-ROLLOUT_STREAM, RESAMPLING_STREAM, EVAL_STREAM = 0, 1, 2
-"""The random streams of a step: rollouts, PAFT's resampling and evaluation draw from their own seeds."""
-
-
-def step_seed(seed: int, step: int, rank: int, stream: int) -> int:
-    """A 32-bit seed for one (run seed, step, rank, stream), so a resumed run draws exactly what the
-    uninterrupted run drew."""
-    return derive_seed(seed, step, rank, stream)
-
-
-def new_run_dir(config: TrainConfig, accelerator) -> Path:
-    """``output_dir/{recipe}__{algo}_q{q}__seed{seed}__{UTC time}``, the same name on every rank."""
-    stamp = [datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")]
-    if accelerator.num_processes > 1:
-        broadcast_object_list(stamp)
-    run_dir = Path(config.output_dir) / config.run_name(stamp[0])
-    if accelerator.is_main_process:
-        run_dir.mkdir(parents=True, exist_ok=False)
-    accelerator.wait_for_everyone()
-    return run_dir
-
-
-def check_resumable(config: TrainConfig, run_dir: Path) -> None:
-    """The resumed config must equal the saved one except for ``RESUMABLE_CHANGES``; a longer or shorter run
-    is refused when its learning rate decays (linear, cosine): the schedule was laid out for the saved length,
-    and a new length would bend it (e.g. a cosine run resumed from 5 to 8 steps would train step 6 at lr 0)."""
-    path = run_dir / "config.yaml"
-    if not path.is_file():
-        raise FileNotFoundError(f"cannot resume {run_dir}: {path} does not exist")
-    saved_config = build_config(yaml.safe_load(path.read_text()), str(path))
-    saved, current = saved_config.to_dict(), config.to_dict()
-    differ = sorted(k for k in current if k not in RESUMABLE_CHANGES and current[k] != saved.get(k))
-    if differ:
-        detail = "; ".join(f"{k}: saved {saved.get(k)!r}, now {current[k]!r}" for k in differ)
-        raise ConfigError(f"cannot resume {run_dir}: the config differs from the saved one in {detail}")
-    if config.steps != saved_config.steps and config.optim.lr_schedule != "constant":
-        raise ConfigError(
-            f"cannot resume {run_dir} with steps={config.steps}: its optim.lr_schedule={config.optim.lr_schedule!r} "
-            f"decays over the saved steps={saved_config.steps}; resume with steps={saved_config.steps}")
-
-
-def check_output_dir(config: TrainConfig) -> None:
-    """Fail before any expensive work when ``output_dir`` cannot hold a new run folder."""
-    check_writable_folder(config.output_dir, "output_dir")
+from llm.train.update import accumulate_gradients, optimizer_step, sequence_coefficients
 
 
 class TrainingInterrupted(Exception):
@@ -103,11 +52,145 @@ class TrainingInterrupted(Exception):
         self.run_dir, self.step = run_dir, step
 
 
+def train(config: TrainConfig, *, resume: str | Path | None = None, reward_fn: Callable[[Any, str], float] | None = None,
+          stop_after: int | None = None, evaluations: Sequence[PeriodicEvaluation] = ()) -> Path:
+    """Run (or resume) training; return the run folder. ``resume``: a run folder to continue from its newest
+    checkpoint. ``reward_fn``: replaces the benchmark verifier (tests use trivially learnable rewards).
+    ``stop_after``: leave the loop after this step as if killed (tests of kill-and-resume). ``evaluations``:
+    measurements added to the config's (:mod:`llm.train.evaluate`). Ctrl-C finishes the current step,
+    checkpoints it and raises :class:`TrainingInterrupted`."""
+    run = start_run(config, make_accelerator(config), resume, reward_fn, evaluations)
+    rank, world, G = run.accelerator.process_index, run.accelerator.num_processes, config.prompts_per_step
+    generated = sum(r.get("perf/generated_tokens") or 0 for r in read_metrics(run.run_dir)) if run.start else 0.0
+    step, last = run.start, run.start == config.steps
+    with stop_at_step_end() as interrupt, deterministic_on_cpu(run.accelerator.device):
+        for step in range(run.start + 1, config.steps + 1):
+            started = time.perf_counter()
+
+            # 1. sample: M completions per prompt, or the gold targets (dynamic sampling may swap prompts)
+            seed = step_seed(config.seed, step, rank, ROLLOUT_STREAM)
+            batch = sample_batch(run, run.order.take(G)[rank::world], seed)
+            sampled, scored = time.perf_counter() - batch.score_seconds, time.perf_counter()
+            rewards, indices = gather_groups(run, batch)  # (G, M) and G prompt indices of every rank, rank-major
+
+            # 2. weights: q (a schedule, or the success rates so far), coefficients A = (N/G)·w of the N sequences
+            q, q_all = step_q(run, step, batch.indices, indices, rewards)
+            generator = torch.Generator().manual_seed(step_seed(config.seed, step, rank, RESAMPLING_STREAM))
+            training = run.replay.training_set(batch, run.policy)
+            coefficients = sequence_coefficients(config, training.rewards, q, generator, training.options,
+                                                 training.valid)
+
+            # 3. loss and optimizer step (ppo_epochs updates on the same rollouts)
+            lr = run.scheduler.get_last_lr()[0]  # the learning rate this step trains with
+            train_tokens, means = update_policy(run, training.rollouts, coefficients)
+            durations = {"rollout": sampled - started, "score": scored - sampled, "train": time.perf_counter() - scored}
+            run.q_source.update(indices, rewards)
+            run.replay.add(batch)  # after the update: this step's successes join the buffer
+
+            # 4. log: the step's metrics and the evaluations due
+            update = StepUpdate(config.algo.name, lr, train_tokens, durations, means)
+            record = {**step_record(step, q_all, rewards, batch, coefficients, update, run.accelerator),
+                      **run.replay.metrics()}
+            generated += record["perf/generated_tokens"]
+            last = step == config.steps or generated >= (config.max_generated_tokens or float("inf"))
+            record.update(replica_metrics(run.model, run.policy, run.accelerator))
+            record.update(evaluate_due(run, step, last))
+            run.writer.write(record)
+            run.progress.update(step, record)
+
+            # 5. checkpoint (also when Ctrl-C asked to stop: every rank stops after the same step)
+            stop = _any_rank(interrupt["stop"], run.accelerator)
+            if (config.checkpoint.every and step % config.checkpoint.every == 0) or last or stop:
+                save_checkpoint(run.accelerator, run.run_dir, step, run.state_dict(step), run.config_yaml,
+                                config.checkpoint.keep_last)
+            if stop:
+                close_logs(run)
+                raise TrainingInterrupted(run.run_dir, step)
+            if last or (stop_after is not None and step >= stop_after):
+                break
+    close_logs(run)
+    finish(run, last)
+    return run.run_dir
+
+
+def gather_groups(run: Run, batch) -> tuple[torch.Tensor, list[int]]:
+    """Every rank's rewards (G, M) and prompt indices (G,), rank-major."""
+    rewards = run.accelerator.gather(batch.rewards.to(run.accelerator.device)).cpu()
+    indices = gather_object(batch.indices) if run.accelerator.num_processes > 1 else batch.indices
+    return rewards, indices
+
+
+def step_q(run: Run, step: int, local_indices: list[int], indices: list[int], rewards: torch.Tensor):
+    """q of this rank's groups (a number, or (G_local, 1) per prompt; 0 for an estimator without q) and q of every
+    rank's groups, which the metrics report."""
+    q = run.q_source.q(step, local_indices, rewards) if run.config.algo.spec.uses_q else 0.0
+    q_all = run.q_source.q(step, indices, rewards) if run.q_source.kind == "prompt_success" else q
+    return q, q_all
+
+
+def update_policy(run: Run, rollouts: list, coefficients: torch.Tensor) -> tuple[int, UpdateMeans]:
+    """``algo.ppo_epochs`` optimizer updates on the step's sequences (entropy logged on the first), then the
+    engine's weights synced; returns the tokens forwarded and the update's averaged metrics."""
+    means, train_tokens = UpdateMeans(), 0
+    for epoch in range(run.config.algo.ppo_epochs):
+        spec = replace(run.loss_spec, with_entropy=epoch == 0)
+        forwarded, epoch_means = accumulate_gradients(run.model, rollouts, coefficients, spec,
+                                                      accelerator=run.accelerator, pad_id=run.tokenizer.pad_token_id,
+                                                      reference=run.reference)
+        train_tokens += forwarded
+        means.merge(epoch_means)
+        optimizer_step(run.model, run.optimizer, run.scheduler, run.accelerator, run.config.optim.max_grad_norm, means)
+    run.engine.sync_weights(run.policy)
+    return train_tokens, means
+
+
+def evaluate_due(run: Run, step: int, last: bool) -> dict[str, float]:
+    """The metrics of the evaluations due after ``step``, each with its wall-clock time ``perf/{name}_s``."""
+    record: dict[str, float] = {}
+    for evaluation in (e for e in run.evaluations if e.due(step, last)):
+        started = time.perf_counter()
+        with full_parameters(run.model, run.accelerator):
+            record.update(evaluation.measure(run, step))
+        record[f"perf/{evaluation.name}_s"] = time.perf_counter() - started
+    return record
+
+
+def close_logs(run: Run) -> None:
+    run.progress.close()
+    run.writer.close()
+
+
+def finish(run: Run, last: bool) -> None:
+    """When the run reached its end, export its last checkpoint as a Hugging Face folder (``checkpoint.export_final``)."""
+    run.accelerator.wait_for_everyone()
+    if run.config.checkpoint.export_final and run.accelerator.is_main_process and last:
+        export_run(run.run_dir, out=run.run_dir / FINAL_DIR)
+    run.accelerator.wait_for_everyone()
+
+
+@contextlib.contextmanager
+def deterministic_on_cpu(device: torch.device):
+    """On CPU, run the block with torch's deterministic kernels, so that a run and its resumed copy are equal bit
+    for bit whatever the thread timing (with two or more threads, a kernel such as the embedding's backward
+    ``index_add`` may otherwise sum in a different order from one run to the next); the setting found on entry is
+    put back on exit. On GPU the block changes nothing (bitwise reproducibility is not promised there)."""
+    if device.type != "cpu":
+        yield
+        return
+    enabled, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+
+
 @contextlib.contextmanager
 def stop_at_step_end():
     """Within the block the first Ctrl-C (SIGINT) only sets ``flag["stop"]``, so the loop can finish the step and
     checkpoint; a second Ctrl-C interrupts at once (a checkpoint save interrupted this way leaves only an ignored
-    ``.tmp`` folder). Outside the main thread, where signals cannot be caught, the block changes nothing."""
+    ``.tmp`` folder). The handler found on entry, whatever it is, is put back on exit. Outside the main thread,
+    where signals cannot be caught, the block changes nothing."""
     flag = {"stop": False}
     if threading.current_thread() is not threading.main_thread():
         yield flag
@@ -131,174 +214,3 @@ def _any_rank(flag: bool, accelerator) -> bool:
     if accelerator.num_processes == 1:
         return flag
     return bool(accelerator.reduce(torch.tensor([int(flag)], device=accelerator.device), reduction="max").item())
-
-
-def train(
-    config: TrainConfig,
-    *,
-    resume: str | Path | None = None,
-    reward_fn: Callable[[Any, str], float] | None = None,
-    stop_after: int | None = None,
-) -> Path:
-    """Run (or resume) training; return the run folder.
-
-    ``resume``: a run folder to continue from its newest checkpoint. ``reward_fn``: replaces the
-    benchmark verifier (tests use trivially learnable rewards). ``stop_after``: leave the loop after this
-    step as if killed (tests of kill-and-resume). Ctrl-C finishes the current step, checkpoints it and raises
-    :class:`TrainingInterrupted`.
-    """
-    # ---------------- setup ----------------
-    accelerator = make_accelerator(config)
-    fsdp = check_fsdp(accelerator, config)
-    rank, world = accelerator.process_index, accelerator.num_processes
-    if config.prompts_per_step % world:
-        raise ConfigError(f"prompts_per_step={config.prompts_per_step} must be divisible by the {world} processes")
-    if world > 1 and (config.algo.replay_capacity or config.rollout.dynamic_sampling_rounds):
-        raise ConfigError("algo.replay_capacity and rollout.dynamic_sampling_rounds run in one process only "
-                          f"(the ranks would need one shared buffer and equal rounds); this launch has {world}")
-    if resume is not None:  # before loading anything: the run folder, its config and a complete checkpoint
-        check_resumable(config, Path(resume))
-        checkpoint = latest_checkpoint(Path(resume))
-    else:
-        check_output_dir(config)
-    set_seed(config.seed)
-    model, tokenizer = build.load_model(config, accelerator.device)
-    reference = build.reference_model(config, model)
-    model = build.enable_gradient_checkpointing(config, model)
-    model = build.apply_lora(config, model)
-    model.train()
-    optimizer, scheduler = build.optimizer_and_scheduler(config, model)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    adapter_only = config.model.lora_rank > 0
-    if adapter_only:
-        register_adapter_hooks(accelerator)
-    policy = accelerator.unwrap_model(model)
-    engine = build.rollout_engine(config, policy, tokenizer)
-    data = build.load_data(config, tokenizer)
-    if fsdp and len(data.eval) % world:  # ranks generate in step under FSDP (see full_parameters)
-        raise ConfigError(f"under FSDP the {len(data.eval)} held-out questions must split evenly over the {world} "
-                          f"processes: set eval.limit to a multiple of {world}")
-    reward = reward_fn or build.reward_function(config)
-    exact = build.exact_evaluation(config, data)  # exact P_θ(x) on the synthetic task, else None
-    q_source = build.q_source(config, len(data.train))  # a schedule, or q from the observed success rates
-    replay = ReplayBuffer(config.algo.replay_capacity, config.algo.replay_policy, config.seed) \
-        if config.algo.replay_capacity else None
-    sampling = build.sampling_config(config)
-    loss_spec = LossSpec.from_config(config)
-    estimator = config.algo.spec
-    order = PromptOrder(len(data.train), config.seed)
-    M, G = config.rollout.num_samples, config.prompts_per_step
-    config_yaml = yaml.safe_dump(config.to_dict(), sort_keys=False)
-
-    start = 0
-    if resume is not None:
-        run_dir = Path(resume)
-        state = load_checkpoint(accelerator, checkpoint, model, adapter_only)
-        start = state["step"]
-        order.load_state_dict(state["data_order"])
-        q_source.load_state_dict(state.get("q_source", {}))
-        if replay is not None:
-            replay.load_state_dict(state["replay"])
-        engine.sync_weights(policy)
-    else:
-        run_dir = new_run_dir(config, accelerator)
-    writer = MetricsWriter(run_dir, enabled=accelerator.is_main_process, tensorboard=config.tensorboard)
-    if accelerator.is_main_process:
-        atomic_write_text(run_dir / "config.yaml", config_yaml)
-        writer.truncate_after(start)
-    if exact is not None and start == 0:  # the measured p0, before any update
-        with full_parameters(model, accelerator):
-            writer.write({"step": 0, **exact(policy, tokenizer)})
-    progress = StepProgress(config.steps, start, enabled=config.progress and accelerator.is_main_process)
-
-    def generate(prompts: list[str], seed: int) -> list:
-        """M samples per prompt from the current policy (FSDP: from the gathered parameters)."""
-        with full_parameters(model, accelerator):
-            return engine.generate(prompts, n=M, sampling=sampling, seed=seed)
-
-    # ---------------- loop ----------------
-    step, last = start, start == config.steps
-    generated = sum(r.get("perf/generated_tokens") or 0 for r in read_metrics(run_dir)) if start else 0.0
-    with stop_at_step_end() as interrupt:
-        for step in range(start + 1, config.steps + 1):
-            timings = {"start": time.perf_counter()}
-
-            # 1. the groups: M samples per prompt, or the gold targets (dynamic sampling may swap prompts)
-            batch = sample_batch(config, data, tokenizer, reward, order.take(G)[rank::world], generate,
-                                 step_seed(config.seed, step, rank, ROLLOUT_STREAM), order.take)
-            timings["rollout"] = time.perf_counter() - batch.score_seconds
-            timings["score"] = time.perf_counter()
-            all_rewards = accelerator.gather(batch.rewards.to(accelerator.device)).cpu()  # (G, M), every rank's
-            all_indices = gather_object(batch.indices) if world > 1 else batch.indices  # rank-major, as all_rewards
-
-            # 2. q (a schedule, or the success rates so far) and the coefficients A = (N/G)·w of the N sequences
-            q = q_source.q(step, batch.indices, all_rewards) if estimator.uses_q else 0.0
-            q_all = q_source.q(step, all_indices, all_rewards) if q_source.kind == "prompt_success" else q
-            generator = torch.Generator().manual_seed(step_seed(config.seed, step, rank, RESAMPLING_STREAM))
-            if replay is None:
-                rollouts = [r for group in batch.groups for r in group]
-                coefficients = sequence_coefficients(config, batch.rewards, q, generator)
-            else:  # PAFT resamples from the fresh samples and the prompts' stored successes
-                union = replay_batch(replay, batch.indices, batch.groups, batch.rewards, policy,
-                                     tokenizer.pad_token_id, config.rollout.temperature, config.optim.micro_batch_size)
-                rollouts = union.rollouts
-                coefficients = sequence_coefficients(config, union.rewards, q, generator, union.options, union.valid)
-
-            # 3. micro-batched loss and backward, optimizer step (ppo_epochs updates on the same rollouts)
-            means = UpdateMeans()
-            train_tokens, lr = 0, scheduler.get_last_lr()[0]  # the learning rate this step trains with
-            for epoch in range(config.algo.ppo_epochs):
-                train_tokens += accumulate_gradients(model, rollouts, coefficients, loss_spec, accelerator=accelerator,
-                                                     pad_id=tokenizer.pad_token_id, reference=reference, means=means,
-                                                     with_entropy=epoch == 0)
-                optimizer_step(model, optimizer, scheduler, accelerator, config.optim.max_grad_norm, means)
-            engine.sync_weights(policy)
-            timings["train"] = time.perf_counter()
-            q_source.update(all_indices, all_rewards)
-            if replay is not None:  # after the update: this step's successes join the buffer
-                for index, group, row in zip(batch.indices, batch.groups, batch.rewards):
-                    replay.add(index, group, row)
-
-            # 4. metrics, evaluation, exact P
-            record = step_record(step, q_all, lr, config.algo.name, all_rewards, batch, coefficients, train_tokens,
-                                 timings, means, accelerator)
-            if replay is not None:
-                record.update({"replay/stored_trained": union.stored_count, "replay/buffer_size": len(replay)})
-            generated += record["perf/generated_tokens"]
-            last = step == config.steps or (config.max_generated_tokens is not None
-                                            and generated >= config.max_generated_tokens)
-            record.update(replica_metrics(model, policy, accelerator))
-            if exact is not None and (step % config.eval.exact_every == 0 or last):
-                t_exact = time.perf_counter()
-                with full_parameters(model, accelerator):
-                    record.update(exact(policy, tokenizer))
-                record["perf/exact_s"] = time.perf_counter() - t_exact
-            if config.eval.every and (step % config.eval.every == 0 or last):
-                t_eval = time.perf_counter()
-                with full_parameters(model, accelerator):
-                    record.update(evaluate(engine, tokenizer, data, config,
-                                           step_seed(config.seed, step, 0, EVAL_STREAM), accelerator))
-                record["perf/eval_s"] = time.perf_counter() - t_eval
-            writer.write(record)
-            progress.update(step, record)
-
-            # 5. checkpoint (also when Ctrl-C asked to stop: every rank stops after the same step)
-            stop = _any_rank(interrupt["stop"], accelerator)
-            every = config.checkpoint.every
-            if (every and step % every == 0) or last or stop:
-                state = {"step": step, "data_order": order.state_dict(), "run_dir": str(run_dir),
-                         "q_source": q_source.state_dict(), "replay": replay.state_dict() if replay else None}
-                save_checkpoint(accelerator, run_dir, step, state, config_yaml, config.checkpoint.keep_last)
-            if stop:
-                progress.close()
-                writer.close()
-                raise TrainingInterrupted(run_dir, step)
-            if last or (stop_after is not None and step >= stop_after):
-                break
-    progress.close()
-    writer.close()
-    accelerator.wait_for_everyone()
-    if config.checkpoint.export_final and accelerator.is_main_process and last:
-        export_run(run_dir, out=run_dir / FINAL_DIR)  # the last checkpoint (steps or max_generated_tokens)
-    accelerator.wait_for_everyone()
-    return run_dir

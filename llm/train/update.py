@@ -12,7 +12,6 @@ cold-start stall) cost nothing. They still count in N.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 
 import torch
 from accelerate import Accelerator
@@ -21,35 +20,8 @@ from llm.rollout.base import Rollout
 from llm.train import build
 from llm.train.batch import collate, token_logprobs
 from llm.train.config import TrainConfig
-from llm.train.loss import normalizer_count, policy_loss
+from llm.train.loss import LossSpec, normalizer_count, policy_loss
 from llm.train.metrics import UpdateMeans
-
-
-@dataclass(frozen=True)
-class LossSpec:
-    """The loss settings of a run, resolved once from its config (see :mod:`llm.train.loss` for the maths)."""
-
-    agg: str
-    """Aggregation mode (``seq-sum`` is the exact estimator)."""
-    clip: tuple[float, float] | None
-    """(ε_low, ε_high) of the PPO clipped ratio, or None."""
-    kl_beta: float
-    """β of the k3 KL to the reference policy (0: no reference)."""
-    kl_bias_correction: bool
-    """k3 times the importance ratio (TRL's ``use_bias_correction_kl``)."""
-    temperature: float
-    """Sampling temperature; log-probs are of the temperature-scaled logits."""
-    max_new_tokens: int
-    """Completion limit (the constant normaliser of ``seq-mean-token-sum-norm``)."""
-    micro_batch_size: int
-    """Sequences per forward/backward pass."""
-
-    @classmethod
-    def from_config(cls, config: TrainConfig) -> LossSpec:
-        a = config.algo
-        return cls(agg=a.resolved_loss_agg, clip=a.resolved_clip, kl_beta=a.kl_beta,
-                   kl_bias_correction=a.kl_bias_correction, temperature=config.rollout.temperature,
-                   max_new_tokens=config.rollout.max_new_tokens, micro_batch_size=config.optim.micro_batch_size)
 
 
 def sequence_coefficients(config: TrainConfig, rewards: torch.Tensor, q, generator, extra: dict | None = None,
@@ -62,7 +34,7 @@ def sequence_coefficients(config: TrainConfig, rewards: torch.Tensor, q, generat
     samples per group A = M · w. ``q`` is a number or a (G, 1) array; ``extra`` holds per-batch estimator inputs
     (a replay buffer's ``proposal_logw`` and ``p_hat``).
     """
-    weights = build.estimator_weights(config, rewards, q, generator, extra)  # (G, W)
+    weights = build.weights_from_config(config, rewards, q, generator, extra)  # (G, W)
     if valid is None:
         return (weights.shape[1] * weights).reshape(-1).float()
     kept = weights[valid.to(weights.device)]  # (N,) row-major
@@ -81,61 +53,32 @@ def target_rollouts(tokenizer, prompts: list[str], examples: list) -> list[list[
     return groups
 
 
-def accumulate_gradients(
-    model,
-    rollouts: list[Rollout],
-    coefficients: torch.Tensor,
-    spec: LossSpec,
-    *,
-    accelerator: Accelerator,
-    pad_id: int,
-    reference=None,
-    means: UpdateMeans | None = None,
-    with_entropy: bool = False,
-) -> int:
+def accumulate_gradients(model, rollouts: list[Rollout], coefficients: torch.Tensor, spec: LossSpec, *,
+                         accelerator: Accelerator, pad_id: int, reference=None) -> tuple[int, UpdateMeans]:
     """Add ∇L of one update to the parameters' ``.grad``, one micro-batch at a time.
 
     L = Σ_microbatches ``policy_loss`` with N counted over the whole update (all sequences of all ranks,
     trained or not). Sequences with A = 0 are skipped when ``spec.kl_beta`` is 0 (their gradient is zero).
-    Returns the number of tokens forwarded (prompt + completion, padding excluded).
+    Returns the number of tokens forwarded (prompt + completion, padding excluded) and the update's loss
+    metrics (``loss/``, and ``train/entropy`` when ``spec.with_entropy``).
     """
-    world = accelerator.num_processes
-    means = means if means is not None else UpdateMeans()
-    lengths = torch.tensor([len(r.completion_ids) for r in rollouts])
-    full_mask = (torch.arange(int(lengths.max()))[None, :] < lengths[:, None]).float()  # (B_local, C)
-    count = torch.tensor([normalizer_count(spec.agg, full_mask, spec.max_new_tokens)], dtype=torch.float64)
-    if world > 1:
-        count = accelerator.reduce(count.to(accelerator.device), reduction="sum").cpu()
-    normalizer = float(count) / world  # DDP averages gradients over ranks: each rank's share is N / ranks
-
-    active = [i for i in range(len(rollouts)) if spec.kl_beta > 0 or coefficients[i] != 0]
-    chunks = [active[i : i + spec.micro_batch_size] for i in range(0, len(active), spec.micro_batch_size)]
-    if world > 1:  # every rank must run as many forward/backward passes as the busiest one (DDP/FSDP)
-        most = accelerator.reduce(torch.tensor([len(chunks)], device=accelerator.device), reduction="max")
-        chunks += [[]] * (int(most) - len(chunks))
-
-    loss_total, forwarded = 0.0, 0
+    normalizer = update_normalizer(rollouts, spec, accelerator)
+    chunks = micro_batches(rollouts, coefficients, spec, accelerator)
+    means, loss_total, forwarded = UpdateMeans(), 0.0, 0
     for number, chunk in enumerate(chunks):
         rows = chunk or [0]  # an empty chunk is a padding pass: zero coefficient, zero gradient
-        batch = collate(
-            [rollouts[i].prompt_ids for i in rows],
-            [rollouts[i].completion_ids for i in rows],
-            pad_id,
-            [rollouts[i].logprobs for i in rows],
-        ).to(accelerator.device)
+        batch = collate([rollouts[i].prompt_ids for i in rows], [rollouts[i].completion_ids for i in rows], pad_id,
+                        [rollouts[i].logprobs for i in rows]).to(accelerator.device)
         coeff = coefficients[rows] if chunk else torch.zeros(1)
         sync = contextlib.nullcontext() if number == len(chunks) - 1 else accelerator.no_sync(model)
         with sync:
-            logprobs, entropy = token_logprobs(model, batch, spec.temperature, with_entropy)
+            logprobs, entropy = token_logprobs(model, batch, spec.temperature, spec.with_entropy)
             ref = None
             if spec.kl_beta > 0:
                 with torch.no_grad():
                     ref = _reference_logprobs(reference, model, accelerator, batch, spec.temperature)
-            loss, metrics = policy_loss(
-                logprobs, batch.completion_mask, coeff.to(accelerator.device), agg=spec.agg, normalizer=normalizer,
-                old_logprobs=batch.old_logprobs, ref_logprobs=ref, clip=spec.clip, kl_beta=spec.kl_beta,
-                kl_bias_correction=spec.kl_bias_correction,
-            )
+            loss, metrics = policy_loss(logprobs, batch.completion_mask, coeff.to(accelerator.device), spec, normalizer,
+                                        old_logprobs=batch.old_logprobs, ref_logprobs=ref)
             if not chunk:
                 loss = loss * 0.0  # a padding pass only keeps the ranks' collectives in step
             accelerator.backward(loss)
@@ -148,7 +91,31 @@ def accumulate_gradients(
         if entropy is not None:
             means.add("train/entropy", (entropy * batch.completion_mask).sum(), batch.completion_mask.sum())
     means.add("loss/policy", loss_total, 1)
-    return forwarded
+    return forwarded, means
+
+
+def update_normalizer(rollouts: list[Rollout], spec: LossSpec, accelerator: Accelerator) -> float:
+    """This rank's share of the update's normaliser N (counted over every rank's sequences): N / ranks, since DDP
+    averages gradients over the ranks."""
+    lengths = torch.tensor([len(r.completion_ids) for r in rollouts])
+    full_mask = (torch.arange(int(lengths.max()))[None, :] < lengths[:, None]).float()  # (B_local, C)
+    count = torch.tensor([normalizer_count(spec.agg, full_mask, spec.max_new_tokens)], dtype=torch.float64)
+    if accelerator.num_processes > 1:
+        count = accelerator.reduce(count.to(accelerator.device), reduction="sum").cpu()
+    return float(count) / accelerator.num_processes
+
+
+def micro_batches(rollouts: list[Rollout], coefficients: torch.Tensor, spec: LossSpec,
+                  accelerator: Accelerator) -> list[list[int]]:
+    """The rollout indices of each forward/backward pass: the sequences with a gradient (A ≠ 0, or all under a KL
+    term) in chunks of ``spec.micro_batch_size``, padded with empty passes to the busiest rank's count (DDP/FSDP
+    need every rank in every collective)."""
+    active = [i for i in range(len(rollouts)) if spec.kl_beta > 0 or coefficients[i] != 0]
+    chunks = [active[i : i + spec.micro_batch_size] for i in range(0, len(active), spec.micro_batch_size)]
+    if accelerator.num_processes > 1:
+        most = accelerator.reduce(torch.tensor([len(chunks)], device=accelerator.device), reduction="max")
+        chunks += [[]] * (int(most) - len(chunks))
+    return chunks
 
 
 def _reference_logprobs(reference, model, accelerator, batch, temperature):

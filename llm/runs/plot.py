@@ -1,9 +1,9 @@
 """``tsallis plot``: compare training runs, per setting, from their ``metrics.jsonl``.
 
-Runs are grouped as ``tsallis report`` groups them (:func:`llm.train.report.group_runs`): runs whose configs
+Runs are grouped as ``tsallis report`` groups them (:func:`llm.runs.report.group_runs`): runs whose configs
 differ only in the seed are seeds of one setting, labelled ``recipe · algo q=Q``, so runs of different recipes
 are never merged. Each setting is drawn as the mean over its seeds with the 95 % percentile-bootstrap interval
-of that mean as a band (:func:`llm.train.aggregate.bootstrap_interval`, at every step logged by ≥ 2 seeds).
+of that mean as a band (:func:`llm.runs.aggregate.bootstrap_interval`, at every step logged by ≥ 2 seeds).
 Panels: training reward (mean over the step's G·M samples), the share of groups with no success (the
 cold-start stall), and every held-out ``eval/maj@k`` found. The data behind the figure is written first as
 ``comparison.csv`` (label, recipe, run, step, metric, value) and the figure is drawn from it, in PNG and PDF.
@@ -12,14 +12,12 @@ cold-start stall), and every held-out ``eval/maj@k`` found. The data behind the 
 from __future__ import annotations
 
 import csv
-import io
 from collections import defaultdict
 from pathlib import Path
 
-from llm.atomic import atomic_write_text
-from llm.figure_files import DPI, save_figure
-from llm.train.aggregate import bootstrap_interval
-from llm.train.report import group_runs, read_run
+from llm.runs.aggregate import bootstrap_interval
+from llm.runs.report import group_runs, read_run
+from tsallis.files import DPI, save_figure, write_csv
 
 PANELS = ("reward/mean", "groups/frac_no_success")
 TITLES = {"reward/mean": "training reward", "groups/frac_no_success": "groups with no success"}
@@ -38,11 +36,7 @@ def write_plot_data(runs: list[Path], path: Path) -> list[dict[str, object]]:
                                      "step": record["step"], "metric": key, "value": value})
     if not rows:
         raise ValueError(f"no plottable metrics in {[str(r) for r in runs]} (is metrics.jsonl empty?)")
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buffer.getvalue())
+    write_csv(path, rows, COLUMNS)
     return rows
 
 

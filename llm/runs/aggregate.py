@@ -82,7 +82,7 @@ def bootstrap_distribution(x, statistic: Statistic = "mean", *, seed: int = 0) -
     return values, probs
 
 
-def quantile(values, probs, a: float) -> float:
+def inverse_cdf(values, probs, a: float) -> float:
     """q(a) = min{v : F(v) ≥ a} of the discrete distribution (values (S,), probs (S,)).
 
     A relative tolerance of 1e-9 on F keeps a quantile that falls exactly on a step of F (F(v) = a in exact
@@ -94,6 +94,19 @@ def quantile(values, probs, a: float) -> float:
     return float(values[order][min(np.searchsorted(cdf, a * (1 - 1e-9)), cdf.size - 1)])
 
 
+def quantile(values: list[float], level: float) -> float:
+    """The linearly interpolated ``level`` quantile (numpy's default), where +inf stands for "never escaped":
+    a quantile that interpolates towards an infinite value is infinite."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * level
+    low, high = int(np.floor(position)), int(np.ceil(position))
+    if low == high:
+        return float(ordered[low])
+    if not math.isfinite(ordered[high]):
+        return math.inf
+    return float(ordered[low] + (position - low) * (ordered[high] - ordered[low]))
+
+
 def bootstrap_interval(x, statistic: Statistic = "mean", level: float = 0.95, *, seed: int = 0) -> tuple[float, float]:
     """Percentile-bootstrap interval (lo, hi) of ``statistic`` for x (R,) at ``level``; (NaN, NaN) when R = 1."""
     if not 0 < level < 1:
@@ -102,7 +115,7 @@ def bootstrap_interval(x, statistic: Statistic = "mean", level: float = 0.95, *,
         return math.nan, math.nan
     values, probs = bootstrap_distribution(x, statistic, seed=seed)
     alpha = 1 - level
-    return quantile(values, probs, alpha / 2), quantile(values, probs, 1 - alpha / 2)
+    return inverse_cdf(values, probs, alpha / 2), inverse_cdf(values, probs, 1 - alpha / 2)
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,6 @@ def run_stats(args: argparse.Namespace) -> int:
             table.add_row(f"prompt tokens, {args.tokenizer} (min/median/mean/p95/max)", _fmt(s["prompt_tokens"]))
         console.print(table)
     if args.json is not None:
-        from llm.atomic import atomic_write_text
+        from tsallis.files import atomic_write_text
         atomic_write_text(args.json, json.dumps(figures, indent=2) + "\n")
     return 0

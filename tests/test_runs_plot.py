@@ -9,9 +9,9 @@ import json
 import pytest
 import yaml
 
-from llm.cli_train import find_resume_dir
+from llm.cli.train import find_resume_dir
+from llm.runs.plot import plot_runs
 from llm.train.recipe import load_config
-from llm.train.plot import plot_runs
 
 
 def fake_run(root, name, algo, q, rewards, maj=None, recipe="a"):

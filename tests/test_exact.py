@@ -14,13 +14,14 @@ import torch
 from accelerate import Accelerator
 
 from llm.coldstart.base_model import pretrain
-from llm.coldstart.exact import exact_metrics, latent_prefixes, success_probabilities, success_probability_tensor
 from llm.coldstart.settings import BaseModelSpec
 from llm.data.synthetic import SyntheticTask, make_examples, prompt_text
+from llm.evaluation.exact import exact_metrics, latent_prefixes, success_probabilities, success_probability_tensor
 from llm.rollout import SamplingConfig, make_engine
 from llm.scoring import get_scorer
 from llm.train.config import build_config
-from llm.train.update import LossSpec, accumulate_gradients, sequence_coefficients
+from llm.train.loss import LossSpec
+from llm.train.update import accumulate_gradients, sequence_coefficients
 
 TASK = SyntheticTask(prompt_length=2, free_tokens=1, num_train=4, num_heldout=3, noise=0.25)
 

@@ -14,16 +14,16 @@ with (``data.chat_template`` of the run or the export), else the tokenizer's whe
 from __future__ import annotations
 
 import argparse
-import subprocess
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
 
-from llm.atomic import check_file_stem, check_writable_folder
-from llm.cli_data import add_data_arguments, check_data_option, load_examples
-from llm.prompts import has_chat_template
+from llm.cli.data import add_data_arguments, check_data_option, load_examples
+from llm.data.prompts import has_chat_template
+from llm.rollout.engines import ENGINES
+from tsallis.files import check_file_stem, check_writable_folder, git_commit
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--tiny-random", action="store_true", help="use a tiny random Llama (smoke tests)")
     model.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     model.add_argument("--dtype", default=None, help="torch dtype name, e.g. bfloat16 (default: float32)")
-    model.add_argument("--engine", choices=("hf", "vllm"), default="hf", help="rollout engine (default: hf)")
+    model.add_argument("--engine", choices=tuple(ENGINES), default="hf", help="rollout engine (default: hf)")
     model.add_argument("--batch-size", type=int, default=16, help="rows per generate call of the hf engine")
     model.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=None,
                        help="render prompts with the tokenizer's chat template (default: as the model was trained, "
@@ -58,24 +58,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
 DEFAULT_MAX_NEW_TOKENS = 256
 
 
 def default_max_new_tokens(examples) -> int:
-    """The synthetic task's completion length k + L when every example is from it, else DEFAULT_MAX_NEW_TOKENS."""
-    from llm.data.synthetic import BENCHMARK, SyntheticTask, max_new_tokens
+    """The longest fixed completion length of the examples when every one has one (the synthetic task's k + L),
+    else DEFAULT_MAX_NEW_TOKENS."""
+    from llm.data import benchmark_spec
 
-    if examples and all(e.benchmark == BENCHMARK for e in examples):
-        return max(max_new_tokens(SyntheticTask.from_mapping(e.metadata["task"])) for e in examples)
+    lengths = [benchmark_spec(e.benchmark).completion_length for e in examples]
+    if examples and all(length is not None for length in lengths):
+        return max(length(e) for length, e in zip(lengths, examples))
     return DEFAULT_MAX_NEW_TOKENS
 
 
@@ -122,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     model, tokenizer, model_name, trained_template = _policy(args)
     chat_template = next(c for c in (args.chat_template, trained_template, has_chat_template(tokenizer))
                          if c is not None)
-    engine_options = {"batch_size": args.batch_size} if args.engine == "hf" else {}
+    engine_options = {"batch_size": args.batch_size} if "batch_size" in ENGINES[args.engine].options else {}
     engine = make_engine(args.engine, model=model, tokenizer=tokenizer, **engine_options)
     console.print(f"loaded {model_name} in {time.perf_counter() - started:.1f} s; "
                   f"{len(examples)} questions × {args.k} samples")
@@ -136,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         "benchmarks": args.benchmark, "split": args.split, "data": str(args.data) if args.data else "shipped",
         "closed_book": args.closed_book, "limit": args.limit, "chat_template": chat_template,
         **run_config(config, sampling),
-        "seconds": round(elapsed, 2), "finished": stamp, "git_commit": _git_commit(),
+        "seconds": round(elapsed, 2), "finished": stamp, "git_commit": git_commit(),
     }
     records_path, summary_path = write_results(result, args.out, name, run_info)
     print_summary(result.summary, args.k, title=f"{model_name}, {args.split}, k={args.k}", console=console)

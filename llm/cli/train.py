@@ -113,8 +113,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     from accelerate import PartialState
 
+    from llm.runs.plot import plot_runs
     from llm.train.export import final_export
-    from llm.train.plot import plot_runs
 
     from llm.train.trainer import TrainingInterrupted
 
@@ -142,7 +142,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     """Print the results table and write report.md and report.csv."""
-    from llm.train.report import write_report
+    from llm.runs.report import write_report
 
     runs = [Path(r) for r in args.runs]
     text, paths = write_report(runs, Path(args.out) if args.out else runs[0] if len(runs) == 1 else Path("report"))
@@ -154,7 +154,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 def run_plot(args: argparse.Namespace) -> int:
     """Write comparison plots (PNG and PDF) and their data (CSV)."""
-    from llm.train.plot import plot_runs
+    from llm.runs.plot import plot_runs
 
     runs = [Path(r) for r in args.runs]
     out = Path(args.out) if args.out else (runs[0] / "plots" if len(runs) == 1 else Path("plots"))

@@ -18,14 +18,12 @@ Per run (:func:`run_values`):
   generates none);
 * ``wall_s``: Σ_t (perf/step_s + perf/eval_s + perf/exact_s), the loop's time without loading and checkpoints.
 
-Per setting, each of these over its R seeds (:func:`llm.train.aggregate.aggregate`): the mean with its 95 %
+Per setting, each of these over its R seeds (:func:`llm.runs.aggregate.aggregate`): the mean with its 95 %
 percentile-bootstrap interval, and the interquartile mean when R ≥ 4.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from collections import defaultdict
@@ -33,12 +31,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from llm.atomic import atomic_write_text
-from llm.train.aggregate import Aggregate, aggregate
+from llm.runs.aggregate import Aggregate, aggregate
 from llm.train.config import TrainConfig, build_config
 from llm.train.metrics import METRICS_FILE, read_metrics
-from tsallis.registry import estimator_spec
 from llm.train.qsource import adaptive_kind
+from tsallis.files import atomic_write_text, write_csv
+from tsallis.registry import estimator_spec
 from tsallis.schedules import make_schedule
 
 SEED_KEYS = ("seed", "output_dir", "progress", "tensorboard", "checkpoint")
@@ -190,23 +188,23 @@ def markdown(groups: Sequence[RunGroup]) -> str:
     return "\n".join(lines) + "\n\n" + legend + "\n"
 
 
-def csv_text(groups: Sequence[RunGroup]) -> str:
-    """One row per group: its key, seeds, and per column ``_mean``, ``_lo``, ``_hi``, ``_iqm`` (empty when absent)."""
+def csv_rows(groups: Sequence[RunGroup]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The header and one row per group: its key, seeds, and per column ``_mean``, ``_lo``, ``_hi``, ``_iqm``
+    (empty when absent or NaN)."""
     columns, rows = group_table(groups)
     header = ["setting", "recipe", "algo", "q", "seeds", "runs"]
     header += [f"{c}_{part}" for c in columns for part in ("mean", "lo", "hi", "iqm")]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
+    table = []
     for group, row in zip(groups, rows):
-        cells: list[Any] = [group.label, group.recipe, group.algo, group.q, len(group.runs),
-                            " ".join(r.path.name for r in group.runs)]
+        cells: dict[str, Any] = {"setting": group.label, "recipe": group.recipe, "algo": group.algo, "q": group.q,
+                                 "seeds": len(group.runs), "runs": " ".join(r.path.name for r in group.runs)}
         for c in columns:
             a = row.get(c)
-            cells += ["" if a is None or math.isnan(v) else repr(v)
-                      for v in ((a.mean, a.lo, a.hi, a.iqm) if a else (math.nan,) * 4)]
-        writer.writerow(cells)
-    return buffer.getvalue()
+            for part in ("mean", "lo", "hi", "iqm"):
+                value = getattr(a, part) if a else math.nan
+                cells[f"{c}_{part}"] = None if math.isnan(value) else value
+        table.append(cells)
+    return header, table
 
 
 def write_report(run_dirs: Sequence[str | Path], out_dir: str | Path) -> tuple[str, list[Path]]:
@@ -216,5 +214,6 @@ def write_report(run_dirs: Sequence[str | Path], out_dir: str | Path) -> tuple[s
     text = markdown(groups)
     paths = [Path(out_dir) / REPORT_MD, Path(out_dir) / REPORT_CSV]
     atomic_write_text(paths[0], text)
-    atomic_write_text(paths[1], csv_text(groups))
+    header, rows = csv_rows(groups)
+    write_csv(paths[1], rows, header)
     return text, paths

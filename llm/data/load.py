@@ -4,9 +4,10 @@ Without ``path`` the small subsets shipped in ``llm/data/shipped/`` are read (se
 files and their sources). With ``path`` any file in the official format of the benchmark is read; in
 closed-book mode question/answer-only lists are accepted too, and official records lose their context.
 
-The ``synthetic`` task (:mod:`llm.data.synthetic`) has no data file: its examples are generated from its
-settings, given as ``task=`` (a :class:`~llm.data.synthetic.SyntheticTask` or a mapping of its fields) or as
-``path`` = a YAML/JSON file of them; with neither, the default task.
+A generated task (the ``synthetic`` task of :mod:`llm.data.synthetic`) has no data file: its examples are
+generated from its settings, given as ``task=`` (its settings dataclass or a mapping of its fields) or as
+``path`` = a YAML/JSON file of them; with neither, the default settings. Which benchmarks exist, and how each
+is read, is the registry's (:mod:`llm.data.benchmarks`).
 """
 
 from __future__ import annotations
@@ -15,65 +16,49 @@ import logging
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from llm.data import finqa, hotpotqa, musique, qa_only, synthetic
-from llm.data.records import BENCHMARKS, SPLITS, DataFormatError, Example, RecordSource, read_raw_records
+from llm.data import qa_only
+from llm.data.benchmarks import BENCHMARKS, Benchmark, benchmark_spec
+from llm.data.records import SPLITS, DataFormatError, Example, RecordSource, read_raw_records
 
 log = logging.getLogger(__name__)
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 
-# (benchmark, split, closed_book) -> shipped file; closed-book splits without a question/answer-only
-# list fall back to the official file with its context dropped.
-SHIPPED_FILES: dict[tuple[str, str, bool], str] = {
-    ("finqa", "train", False): "finqa/finqa_train_100.json",
-    ("finqa", "dev", False): "finqa/finqa_dev_200.json",
-    ("hotpotqa", "train", False): "hotpotqa/hotpot_train_100_hipporag.json",
-    ("hotpotqa", "dev", False): "hotpotqa/hotpot_dev_distractor_v1_first103.json",
-    ("hotpotqa", "dev", True): "hotpotqa/hotpot_dev_qa_only_first300.jsonl",
-    ("musique", "train", False): "musique/musique_ans_train_100_hipporag.json",
-    ("musique", "dev", True): "musique/musique_ans_dev_qa_only_first300.jsonl",
-}
-
-PARSERS: dict[str, Callable[..., Example]] = {
-    "finqa": finqa.parse_record,
-    "hotpotqa": hotpotqa.parse_record,
-    "musique": musique.parse_record,
-}
-
 
 def shipped_path(benchmark: str, split: str, closed_book: bool = False) -> Path:
     """The shipped file for a benchmark and split; raises ValueError naming what exists."""
-    _check(benchmark, split)
-    name = SHIPPED_FILES.get((benchmark, split, closed_book))
+    shipped = _check(benchmark, split).shipped
+    name = shipped.get((split, closed_book))
     if name is None and closed_book:
-        name = SHIPPED_FILES.get((benchmark, split, False))
+        name = shipped.get((split, False))
     if name is None:
-        have = sorted(f"{b}/{s}{' (closed book)' if c else ''}" for b, s, c in SHIPPED_FILES if b == benchmark)
+        have = sorted(f"{benchmark}/{s}{' (closed book)' if c else ''}" for s, c in shipped)
         raise ValueError(
             f"no shipped {benchmark} {split} data{' with context' if not closed_book else ''}; shipped: "
             f"{', '.join(have)}. Pass closed_book=True (--closed-book) or an official file as path (--data PATH).")
     return SHIPPED_DIR / name
 
 
-def _check(benchmark: str, split: str) -> None:
-    if benchmark not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark {benchmark!r}; choose one of {', '.join(BENCHMARKS)}")
+def _check(benchmark: str, split: str) -> Benchmark:
+    """The registered ``benchmark``, after checking it and ``split`` (``ValueError`` naming the bad value)."""
+    spec = benchmark_spec(benchmark)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    return spec
 
 
 def load_benchmark_with_report(benchmark: str, path: str | Path | None = None, split: str = "train", *,
                                closed_book: bool = False, skip_bad: bool = False, limit: int | None = None,
-                               task: synthetic.SyntheticTask | Mapping[str, Any] | None = None,
-                               ) -> tuple[list[Example], list[DataFormatError]]:
+                               task: Any = None) -> tuple[list[Example], list[DataFormatError]]:
     """Like :func:`load_benchmark`, also returning the errors of the records skipped with ``skip_bad``."""
-    _check(benchmark, split)
+    spec = _check(benchmark, split)
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be a positive number of records, got {limit}")
-    if benchmark == synthetic.BENCHMARK:
-        return load_synthetic(path, split, task)[:limit], []
+    if spec.task_settings is not None:
+        return generate_task(spec, path, split, task)[:limit], []
     if task is not None:
-        raise ValueError(f"task= describes the synthetic task; benchmark {benchmark!r} reads its data from files")
+        raise ValueError(f"task= describes a generated task's settings; benchmark {benchmark!r} reads its data "
+                         f"from files")
     file = Path(path) if path is not None else shipped_path(benchmark, split, closed_book)
     examples: list[Example] = []
     skipped: list[DataFormatError] = []
@@ -97,28 +82,29 @@ def load_benchmark_with_report(benchmark: str, path: str | Path | None = None, s
     return examples, skipped
 
 
-def load_synthetic(path: str | Path | None, split: str,
-                   task: synthetic.SyntheticTask | Mapping[str, Any] | None) -> list[Example]:
-    """The synthetic task's ``split`` from a settings file (``path``), settings (``task``) or the defaults."""
+def generate_task(spec: Benchmark, path: str | Path | None, split: str, task: Any) -> list[Example]:
+    """A generated task's ``split`` from a settings file (``path``), settings (``task``, the dataclass or a
+    mapping of its fields) or the default settings."""
     if path is not None and task is not None:
-        raise ValueError(f"the synthetic task takes its settings from path={str(path)!r} or task=, not both")
+        raise ValueError(f"the {spec.name} task takes its settings from path={str(path)!r} or task=, not both")
     if path is not None:
-        spec = synthetic.read_task_file(path)
+        settings = spec.read_settings(path)
     elif isinstance(task, Mapping):
-        spec = synthetic.SyntheticTask.from_mapping(task)
+        settings = spec.task_settings.from_mapping(task)
     else:
-        spec = task or synthetic.SyntheticTask()
-    return synthetic.make_examples(spec, split)
+        settings = task or spec.task_settings()
+    return spec.make_examples(settings, split)
 
 
 def load_benchmark(benchmark: str, path: str | Path | None = None, split: str = "train", *,
                    closed_book: bool = False, skip_bad: bool = False, limit: int | None = None,
-                   task: synthetic.SyntheticTask | Mapping[str, Any] | None = None) -> list[Example]:
+                   task: Any = None) -> list[Example]:
     """Load a benchmark split as a list of :class:`Example`.
 
     Parameters
     ----------
-    benchmark : {"finqa", "hotpotqa", "musique", "synthetic"}
+    benchmark : str
+        A registered benchmark (:data:`llm.data.benchmarks.BENCHMARKS`: finqa, hotpotqa, musique, synthetic).
     path : str or Path, optional
         A file in the benchmark's official format (JSON array or JSON Lines). ``None`` reads the
         shipped subset of ``split``. For ``synthetic``: a YAML/JSON file of the task's settings.
@@ -130,8 +116,9 @@ def load_benchmark(benchmark: str, path: str | Path | None = None, split: str = 
         Log and skip malformed records instead of raising :class:`DataFormatError`.
     limit : int, optional
         Keep the first ``limit`` usable records (file order).
-    task : SyntheticTask or mapping, optional
-        The synthetic task's settings (``synthetic`` only; "dev" is its held-out split).
+    task : settings dataclass or mapping, optional
+        A generated task's settings (``synthetic``: a :class:`~llm.data.synthetic.SyntheticTask`; "dev" is its
+        held-out split).
     """
     examples, skipped = load_benchmark_with_report(benchmark, path, split, closed_book=closed_book,
                                                    skip_bad=skip_bad, limit=limit, task=task)
@@ -148,7 +135,7 @@ def _parse(benchmark: str, source: RecordSource, raw: dict | DataFormatError, cl
     if closed_book and qa_only.is_qa_only(raw):
         return qa_only.parse_record(source, raw, benchmark=benchmark)
     try:
-        return PARSERS[benchmark](source, raw, closed_book=closed_book)
+        return benchmark_spec(benchmark).parse_record(source, raw, closed_book=closed_book)
     except DataFormatError as err:
         if not closed_book and qa_only.is_qa_only(raw):
             raise DataFormatError(err.path, f"{err.problem} (this looks like a question/answer-only record; "
