@@ -439,7 +439,8 @@ def register_estimator(
     def decorate(fn: EstimatorFn) -> EstimatorFn:
         if key in _REGISTRY and _REGISTRY[key].fn is not fn:
             raise ValueError(f"estimator {key.value!r} is already registered")
-        _REGISTRY[key] = EstimatorSpec(key.value, fn, formula, description, tuple(options), min_samples)
+        likelihood = _REGISTRY[key].likelihood if key in _REGISTRY else None  # the same function again keeps its form
+        _REGISTRY[key] = EstimatorSpec(key.value, fn, formula, description, tuple(options), min_samples, likelihood)
         return fn
 
     return decorate
