@@ -1,4 +1,4 @@
-"""q-sweep of the escape-speed / noise-memorisation trade-off, in both regimes of DESIGN.md §1.
+"""q-sweep of the escape-speed / noise-memorisation trade-off, in both regimes: along training and at the optimum.
 
 (a) Along training (the toy of fig_memorisation, d >= N, exact flow): escape time of the clean prompts
     against the noise mass at t = 1000; each point is one q. Low q: slow escape, little noise memorised;

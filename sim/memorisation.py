@@ -3,7 +3,7 @@
 Setting: :class:`sim.policies.LinearSoftmaxPrompts`, N prompts sharing W, a share ε of gold labels
 replaced by a wrong answer. J_Q = (1/N) Σ_n ln_q P_n weights prompt n's gradient by P_n^(-q): a
 corrupted prompt, whose label goes against its features, has low P_n and is amplified most at high q.
-Two regimes (DESIGN.md §1):
+Two regimes, as in the paper's Proposition C.2 and Section 3 (training dynamics, and the minimiser):
 
 * **along training** (:func:`track_flow`): a policy able to fit every label (d >= N); the flow
   eventually memorises all of them for every q, so what matters is *when*: the noise mass

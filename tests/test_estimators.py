@@ -65,7 +65,7 @@ def test_grpo_conventions():
     np.testing.assert_allclose(grpo(r), (r - mean) / (bessel_std + 1e-4) / 4)
     np.testing.assert_allclose(grpo(r, std_ddof=0, eps=0.0), (r - mean) / pop_std / 4)
     np.testing.assert_allclose(grpo(r, scale="none"), (r - mean) / 4)
-    # DESIGN claim: with the population std a success gets sqrt((1-P̂)/P̂)/M, GARL-mean gets P̂^(-q)(1-P̂)/M
+    # With the population std a success gets sqrt((1-P̂)/P̂)/M, GARL-mean gets P̂^(-q)(1-P̂)/M
     assert grpo(r, std_ddof=0, eps=0.0)[0, 0] == pytest.approx(np.sqrt(0.75 / 0.25) / 4)
     assert garl(r, 0.5)[0, 0] == pytest.approx(0.25**-0.5 * 0.75 / 4)
     np.testing.assert_array_equal(grpo(GROUP[1:3]), np.zeros((2, 4)))  # zero-std groups carry no signal
