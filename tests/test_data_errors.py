@@ -137,3 +137,24 @@ def test_deeply_nested_json_is_a_data_error_not_a_recursion_error(tmp_path):
     with pytest.raises(DataFormatError, match=r"deep.jsonl, record 1: JSON nested too deeply .*\(line 2\)"):
         load_benchmark("musique", lines)
     assert [e.id for e in load_benchmark("musique", lines, skip_bad=True)] == [good[0]["id"], good[1]["id"]]
+
+
+def test_official_tools_rejections_are_loading_errors(tmp_path):
+    """A FinQA program using a later step's result and a MuSiQue record without paragraphs: one line naming the
+    file, the record and the field."""
+    finqa = json.loads(shipped_path("finqa", "dev").read_text())[:1]
+    finqa[0]["qa"]["program"] = "divide(1, #5), add(#0, 1)"
+    path = tmp_path / "finqa.json"
+    path.write_text(json.dumps(finqa))
+    with pytest.raises(DataFormatError) as err:
+        load_benchmark("finqa", path, "dev")
+    message = str(err.value)
+    assert str(path) in message and "qa.program" in message and "step 0: bad reference '#5'" in message
+    assert "\n" not in message
+    musique = json.loads(shipped_path("musique", "train").read_text())[:1]
+    musique[0]["paragraphs"] = []
+    path = tmp_path / "musique.json"
+    path.write_text(json.dumps(musique))
+    with pytest.raises(DataFormatError) as err:
+        load_benchmark("musique", path, "train")
+    assert str(path) in str(err.value) and "paragraphs" in str(err.value) and "empty value" in str(err.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +152,40 @@ def test_report_means_intervals_and_iqm(runs, tmp_path, capsys):
 def test_report_errors_name_the_folder(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert f"{tmp_path} is not a run folder: {tmp_path / 'config.yaml'} is missing" in capsys.readouterr().err
+
+
+def test_a_run_is_counted_once_however_it_is_named(tmp_path, capsys):
+    """The same folder twice (another path to it), and a copy of it elsewhere: one seed, with a note for each."""
+    run = fake_run(tmp_path, "r1__garl__seed0", "r1", "garl", 0, evaluated(0.2, 0.4))
+    other = fake_run(tmp_path, "r1__garl__seed1", "r1", "garl", 1, evaluated(0.2, 0.6))
+    copy = tmp_path / "copies" / "r1__garl__seed0"
+    copy.parent.mkdir()
+    shutil.copytree(run, copy)
+    again = tmp_path / "copies" / ".." / run.name
+    assert main(["report", str(run), str(again), str(copy), str(other), "--out", str(tmp_path / "rep")]) == 0
+    out, err = capsys.readouterr()
+    assert f"note: {again} names the same run folder as {run}: counted once" in err
+    assert f"note: {copy} is a copy of {run} (same config, seed and records): counted once" in err
+    row = next(csv.DictReader(open(tmp_path / "rep" / "report.csv")))
+    assert row["seeds"] == "2"
+
+
+def test_runs_without_records_are_left_out_and_bad_lines_named(tmp_path, capsys):
+    run = fake_run(tmp_path, "r1__garl__seed0", "r1", "garl", 0, evaluated(0.2, 0.4))
+    empty = fake_run(tmp_path, "r1__garl__seed1", "r1", "garl", 1, [])
+    assert main(["report", str(run), str(empty), "--out", str(tmp_path / "rep")]) == 0
+    assert f"note: {empty} has no records in metrics.jsonl: left out" in capsys.readouterr().err
+    assert main(["report", str(empty), "--out", str(tmp_path / "rep")]) == 2
+    assert "no run with records among" in capsys.readouterr().err
+    for line, message in (('[1, 2]', "a record must be a JSON object, got list"),
+                          ('{"reward/mean": 0.5}', "a record needs an integer step >= 0, got step=None"),
+                          ('{"step": "3"}', "a record needs an integer step >= 0, got step='3'"),
+                          ('{"step": 3, "reward/mean": "high"}', "reward/mean must be a number or null, got 'high'")):
+        bad = fake_run(tmp_path / line.replace('"', "").replace(" ", "")[:12].replace("/", "_"), "run", "r1", "garl",
+                       0, evaluated(0.2, 0.4))
+        with open(bad / "metrics.jsonl", "a") as handle:
+            handle.write(line + "\n")
+        for command in ("report", "plot"):
+            assert main([command, str(bad), "--out", str(tmp_path / "out")]) == 2
+            err = capsys.readouterr().err
+            assert f"{bad / 'metrics.jsonl'}:3: {message}" in err and err.count("\n") == 1, (command, err)

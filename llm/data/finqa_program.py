@@ -25,7 +25,8 @@ Lenient reading, rule by rule (the official behaviour in brackets; see :mod:`llm
   A missing final ``)`` makes the program invalid [the unclosed last step is silently dropped].
 * The two arguments are split at the last ``", "`` (``1,234`` has no space after its comma)
   [the arguments are split at every ``", "``: a third one, or ``add(1,2)`` with none, is invalid].
-* ``#k`` (digits only) is the result of step k < the current step [any argument containing ``#`` is a
+* ``#k`` (digits only) is the result of step k < the current step, checked when the program is parsed, so a
+  data file whose program refers to a later step is refused on loading [any argument containing ``#`` is a
   reference: ``#0#`` is ``#0``; the index is read by ``int``, so ``#1e0`` is invalid].
 * A number argument loses its commas; a trailing ``%`` divides by 100; ``const_m1`` is -1 and
   ``const_<x>`` is x; infinities and NaN are refused [``float`` reads ``inf``/``nan``; a ``%`` anywhere
@@ -99,6 +100,11 @@ def parse_program(program: str) -> list[Step]:
         if ", " not in args:
             raise ProgramError(f"step {len(steps)} of {program!r} needs two arguments, got {args!r}")
         arg1, arg2 = args.rsplit(", ", 1)
+        for arg in (arg1.strip(), arg2.strip()):
+            reference = _REFERENCE.fullmatch(arg)
+            if reference and int(reference.group(1)) >= len(steps):
+                raise ProgramError(f"step {len(steps)}: bad reference {arg!r} in {program!r} (not an earlier "
+                                   f"step's result)")
         steps.append(Step(op, arg1.strip(), arg2.strip()))
         pos = match.end()
     if not steps:

@@ -19,7 +19,7 @@ BENCHMARK = "musique"
 
 
 def _paragraphs(source: RecordSource, raw: Mapping[str, Any]) -> list[dict[str, Any]]:
-    paragraphs = source.get(raw, "paragraphs", list)
+    paragraphs = source.get(raw, "paragraphs", list, nonempty=True)  # the official records carry 20
     for p, item in enumerate(paragraphs):
         if not isinstance(item, dict):
             raise source.error(f"paragraph {p} must be an object", "paragraphs")

@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from llm.runs.aggregate import bootstrap_interval
-from llm.runs.report import group_runs, read_run
+from llm.runs.report import group_runs, read_runs
 from tsallis.files import DPI, save_figure, write_csv
 
 PANELS = ("reward/mean", "groups/frac_no_success")
@@ -27,7 +27,7 @@ COLUMNS = ("label", "recipe", "run", "step", "metric", "value")
 def write_plot_data(runs: list[Path], path: Path) -> list[dict[str, object]]:
     """Write the long-format table of every plotted metric of every run; return its rows."""
     rows = []
-    for group in group_runs([read_run(r) for r in runs]):
+    for group in group_runs(read_runs(runs)):
         for run in group.runs:
             for record in run.records:
                 for key, value in record.items():

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -63,6 +64,37 @@ def read_run(path: str | Path) -> Run:
             raise FileNotFoundError(f"{path} is not a run folder: {path / name} is missing")
     config = build_config(yaml.safe_load((path / "config.yaml").read_text()), str(path / "config.yaml"))
     return Run(path, config, read_metrics(path))
+
+
+def read_runs(paths: Sequence[str | Path]) -> list[Run]:
+    """Read run folders, each run once, warning (``UserWarning``) about what is left out.
+
+    A folder named twice (by any path to it, after resolving links and ``..``) is read once. A folder that is
+    a copy of another given one (the same config and seed, and the same records) is counted once, under the
+    first name. A run without any record in ``metrics.jsonl`` is left out: it has nothing to report. Every
+    folder must still be a run folder (:func:`read_run`).
+    """
+    runs: list[Run] = []
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        resolved = Path(path).resolve()
+        if resolved in seen:
+            warnings.warn(f"{path} names the same run folder as {seen[resolved]}: counted once", stacklevel=2)
+            continue
+        seen[resolved] = Path(path)
+        run = read_run(path)
+        copy_of = next((r for r in runs if r.config.to_dict() | {"output_dir": None} ==
+                        run.config.to_dict() | {"output_dir": None} and r.records == run.records), None)
+        if copy_of is not None:
+            warnings.warn(f"{path} is a copy of {copy_of.path} (same config, seed and records): counted once",
+                          stacklevel=2)
+        elif not run.records:
+            warnings.warn(f"{path} has no records in {METRICS_FILE}: left out", stacklevel=2)
+        else:
+            runs.append(run)
+    if not runs:
+        raise ValueError(f"no run with records among {[str(p) for p in paths]}")
+    return runs
 
 
 def q_text(q: float | dict[str, Any]) -> str:
@@ -210,7 +242,7 @@ def csv_rows(groups: Sequence[RunGroup]) -> tuple[list[str], list[dict[str, Any]
 def write_report(run_dirs: Sequence[str | Path], out_dir: str | Path) -> tuple[str, list[Path]]:
     """Read and group ``run_dirs``, write ``report.md`` and ``report.csv`` to ``out_dir``; return the Markdown
     text and the two paths."""
-    groups = group_runs([read_run(p) for p in run_dirs])
+    groups = group_runs(read_runs(run_dirs))
     text = markdown(groups)
     paths = [Path(out_dir) / REPORT_MD, Path(out_dir) / REPORT_CSV]
     atomic_write_text(paths[0], text)

@@ -173,7 +173,8 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """Every record of ``RUN_DIR/metrics.jsonl``.
 
     A last line without its newline that is not valid JSON is the half-written record of a killed run: it is
-    dropped with a warning. Any other malformed line raises naming the file and line.
+    dropped with a warning. Any other malformed line raises naming the file and line: one that is not JSON, not
+    an object, without an integer ``step`` >= 0, or with a value that is neither a number nor null.
     """
     path = Path(run_dir) / METRICS_FILE
     text = path.read_text(encoding="utf-8")
@@ -183,10 +184,27 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError as err:
             if number == len(lines):  # the unterminated last line
                 warnings.warn(f"{path}:{number}: dropped a half-written last record ({err})", stacklevel=2)
                 continue
             raise ValueError(f"{path}:{number}: not a JSON object: {err}") from None
+        problem = _record_problem(record)
+        if problem:
+            raise ValueError(f"{path}:{number}: {problem}")
+        records.append(record)
     return records
+
+
+def _record_problem(record: Any) -> str:
+    """What is wrong with one metrics record, or "" when it is a valid one."""
+    if not isinstance(record, dict):
+        return f"a record must be a JSON object, got {type(record).__name__}"
+    step = record.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        return f"a record needs an integer step >= 0, got step={step!r}"
+    for key, value in record.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{key} must be a number or null, got {value!r}"
+    return ""
