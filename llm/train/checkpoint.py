@@ -33,7 +33,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from tsallis.files import atomic_write_text
+from tsallis.files import apply_umask_modes, atomic_write_text
 
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "trainer_state.json"
@@ -141,6 +141,7 @@ def save_checkpoint(
         atomic_write_text(tmp / "config.yaml", config_yaml)
         state = {**trainer_state, "checksums": file_digests(tmp)}  # written last, over every other file
         atomic_write_text(tmp / STATE_FILE, json.dumps(state, indent=1, sort_keys=True))
+        apply_umask_modes(tmp)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

@@ -49,7 +49,7 @@ import yaml
 from llm.train import build
 from llm.train.checkpoint import CHECKPOINT_DIR, checkpoint_path, list_checkpoints, read_model_weights
 from llm.train.config import TrainConfig, build_config
-from tsallis.files import atomic_write_text
+from tsallis.files import apply_umask_modes, atomic_write_text
 
 EXPORT_INFO = "tsallis_export.json"
 FINAL_DIR = "final"
@@ -174,6 +174,7 @@ def export_run(run_dir: str | Path, step: int | None = None, out: str | Path | N
             "config": policy.config.to_dict(),
         }
         atomic_write_text(tmp / EXPORT_INFO, json.dumps(info, indent=1) + "\n")
+        apply_umask_modes(tmp)
         _replace_folder(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
