@@ -112,6 +112,15 @@ def plain_copy(model: PreTrainedModel) -> PreTrainedModel:
     return plain.eval()
 
 
+def check_finite_weights(model: PreTrainedModel, source: str) -> None:
+    """Raise ``ValueError`` naming ``source`` and a tensor when any weight is NaN or infinite (a diverged
+    model: evaluating or exporting it would only report or spread garbage)."""
+    bad = [name for name, tensor in model.state_dict().items()
+           if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        raise ValueError(f"{source}: {len(bad)} weight tensor(s) hold NaN or inf (first: {bad[0]}); the model diverged")
+
+
 def save_model_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, folder: str | Path) -> Path:
     """Save model and tokenizer as an ordinary folder, atomically: written to a temporary sibling, then renamed.
 

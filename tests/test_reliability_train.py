@@ -151,3 +151,43 @@ def test_tsallis_train_prints_the_resume_command_after_ctrl_c(tmp_path, capsys, 
     assert main(["train", str(recipe), "--set", "steps=9"]) == 130
     err = capsys.readouterr().err
     assert f"interrupted after step 3" in err and f"tsallis train {recipe} --set steps=9 --resume {tmp_path / 'run'}" in err
+
+
+def test_export_and_eval_verify_checkpoints_like_resume(tmp_path, capsys):
+    """A newest checkpoint with flipped bytes: export and eval take the previous one with a warning; an explicit
+    --step naming it is refused."""
+    from llm.train.export import EXPORT_INFO, export_run, load_run_policy
+    from tsallis.cli import main
+
+    _, run = _two_checkpoints(tmp_path)
+    (_, older), (second, newest) = list_checkpoints(run)
+    weights = newest / "model.safetensors"
+    payload = bytearray(weights.read_bytes())
+    payload[-100] ^= 0xFF  # one flipped byte: same length, different weights
+    weights.write_bytes(bytes(payload))
+    with pytest.warns(UserWarning, match=r"skipping checkpoint .*model.safetensors does not match its checksum"):
+        assert load_run_policy(run).checkpoint == older
+    with pytest.warns(UserWarning, match="does not match its checksum"):
+        assert json.loads((export_run(run, out=tmp_path / "export") / EXPORT_INFO).read_text())["step"] == 1
+    assert main(["export", str(run), "--step", str(second), "--out", str(tmp_path / "export2")]) == 2
+    assert f"--step {second}: {weights} does not match its checksum" in capsys.readouterr().err
+
+
+def test_a_model_with_nan_weights_is_neither_exported_nor_evaluated(tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    from tsallis.cli import main
+
+    _, run = _two_checkpoints(tmp_path)
+    (_, older), (second, newest) = list_checkpoints(run)
+    assert main(["export", str(run), "--out", str(tmp_path / "export")]) == 0
+    weights = tmp_path / "export" / "model.safetensors"
+    tensors = load_file(weights)
+    name = sorted(tensors)[0]
+    tensors[name][0] = float("nan")
+    save_file(tensors, weights, metadata={"format": "pt"})
+    capsys.readouterr()
+    assert main(["eval", "--model", str(tmp_path / "export"), "--benchmark", "hotpotqa", "--closed-book",
+                 "--limit", "1", "--k", "1", "--out", str(tmp_path / "eval")]) == 2
+    assert f"weight tensor(s) hold NaN or inf (first: {name}); the model diverged" in capsys.readouterr().err
+    assert not (tmp_path / "eval").exists()

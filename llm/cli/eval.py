@@ -112,6 +112,7 @@ def check_sampling_options(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from llm.evaluation import EvalConfig, evaluate, print_summary, write_results
     from llm.evaluation.loop import run_config
+    from llm.models import check_finite_weights
     from llm.rollout import SamplingConfig, make_engine
 
     check_data_option(args, args.benchmark)
@@ -128,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     started = time.perf_counter()
     model, tokenizer, model_name, trained_template = _policy(args)
+    check_finite_weights(model, f"--model {model_name}")
     chat_template = next(c for c in (args.chat_template, trained_template, has_chat_template(tokenizer))
                          if c is not None)
     engine_options = {"batch_size": args.batch_size} if "batch_size" in ENGINES[args.engine].options else {}

@@ -46,8 +46,16 @@ from typing import Any
 import torch
 import yaml
 
+from llm.models import check_finite_weights
 from llm.train import build
-from llm.train.checkpoint import CHECKPOINT_DIR, checkpoint_path, list_checkpoints, read_model_weights
+from llm.train.checkpoint import (
+    CHECKPOINT_DIR,
+    checkpoint_path,
+    checkpoint_problem,
+    latest_checkpoint,
+    list_checkpoints,
+    read_model_weights,
+)
 from llm.train.config import TrainConfig, build_config
 from tsallis.files import apply_umask_modes, atomic_write_text
 
@@ -99,16 +107,26 @@ def final_export(run_dir: str | Path) -> Path | None:
 
 
 def select_checkpoint(run_dir: str | Path, step: int | None = None) -> tuple[int, Path]:
-    """(step, folder) of the checkpoint at ``step``, or of the newest one when ``step`` is None."""
-    found = list_checkpoints(Path(run_dir))
+    """(step, folder) of the checkpoint at ``step``, or of the newest usable one when ``step`` is None.
+
+    Checkpoints are verified as resume verifies them (:func:`llm.train.checkpoint.checkpoint_problem`: the
+    recorded sha256 of every file): without ``step`` a newer corrupt or incomplete one is skipped with a warning
+    naming the file (:func:`llm.train.checkpoint.latest_checkpoint`); an explicit ``step`` that fails is refused.
+    """
+    run_dir = Path(run_dir)
+    found = list_checkpoints(run_dir)
     if not found:
-        raise FileNotFoundError(f"no complete checkpoint under {Path(run_dir) / CHECKPOINT_DIR}")
+        raise FileNotFoundError(f"no complete checkpoint under {run_dir / CHECKPOINT_DIR}")
     if step is None:
-        return found[-1]
+        folder = latest_checkpoint(run_dir)
+        return next(saved for saved, f in found if f == folder), folder
     for saved, folder in found:
         if saved == step:
+            problem = checkpoint_problem(folder, saved)
+            if problem is not None:
+                raise ValueError(f"--step {step}: {problem}")
             return saved, folder
-    raise FileNotFoundError(f"--step {step}: {checkpoint_path(Path(run_dir), step)} is not a complete checkpoint; "
+    raise FileNotFoundError(f"--step {step}: {checkpoint_path(run_dir, step)} is not a complete checkpoint; "
                             f"the run has checkpoints at steps {[s for s, _ in found]}")
 
 
@@ -154,6 +172,7 @@ def export_run(run_dir: str | Path, step: int | None = None, out: str | Path | N
     """
     run_dir = Path(run_dir)
     policy = load_run_policy(run_dir, step, merge_lora=merge_lora)
+    check_finite_weights(policy.model, f"{policy.checkpoint}")
     fmt = policy.format
     out = Path(out) if out is not None else default_export_dir(run_dir, policy.config, policy.step,
                                                                fmt == "lora-merged")
