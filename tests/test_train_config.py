@@ -129,3 +129,13 @@ def test_strict_scoring_chooses_the_official_reward():
     strict = build.reward_function(load_config(None, ["data.benchmark=finqa", "data.strict_scoring=true"]))
     assert tolerant(example, "Answer: 14.1") == 1.0 and strict(example, "Answer: 14.1") == 0.0  # x100 tolerated
     assert tolerant(example, "Answer: 0.141") == strict(example, "Answer: 0.141") == 1.0
+
+
+def test_recipes_may_use_anchors_and_merge_keys():
+    """YAML merge keys work (own keys override merged ones); a key repeated within one mapping is still refused."""
+    from llm.train.recipe import parse_yaml
+
+    text = "shared: &common {name: garl, q: 0.5}\nalgo:\n  <<: *common\n  q: 0.75\n"
+    assert parse_yaml(text, "r.yaml")["algo"] == {"name": "garl", "q": 0.75}
+    with pytest.raises(ConfigError, match=r"r.yaml: duplicate key 'q' at line 5 \(first at line 4\)"):
+        parse_yaml("shared: &c {q: 1}\nalgo:\n  <<: *c\n  q: 2\n  q: 3\n", "r.yaml")

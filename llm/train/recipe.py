@@ -29,12 +29,15 @@ REPLACED_MAPPINGS = frozenset({"q"})
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a mapping with a repeated key."""
+    """``yaml.SafeLoader`` that refuses a mapping with a repeated key. Anchors, aliases and merge keys (``<<:``)
+    work as in YAML: the mapping's own keys override the merged ones."""
 
 
 def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # merged in by construct_mapping, overridden by own keys
+            continue
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise ConfigError(f"duplicate key {key!r} at line {key_node.start_mark.line + 1} (first at line "
