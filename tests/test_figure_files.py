@@ -49,3 +49,21 @@ def test_the_one_csv_writer(tmp_path):
     assert (tmp_path / "u.csv").read_text() == "a,b\n1,\n"
     with pytest.raises(ValueError, match="no rows to write to .*v.csv"):
         write_csv(tmp_path / "v.csv", [])
+
+
+def test_a_full_disk_names_the_file_and_leaves_it_as_it_was(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from tsallis.files import atomic_write_text
+
+    target = tmp_path / "table.csv"
+    atomic_write_text(target, "old\n")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match=f"cannot write {target}: no space left on the device \\(9 bytes to write\\)"):
+        atomic_write_text(target, "new data\n")
+    assert target.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["table.csv"]

@@ -20,6 +20,7 @@ This module imports only the standard library (matplotlib only inside :func:`sav
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import os
 import subprocess
@@ -36,7 +37,8 @@ def _umask() -> int:
 
 
 def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` atomically, creating the parent folder if needed."""
+    """Write ``payload`` to ``path`` atomically, creating the parent folder if needed. A full disk is an
+    ``OSError`` naming the file and the bytes it needed (the destination is left as it was)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -47,8 +49,11 @@ def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            raise OSError(errno.ENOSPC, f"cannot write {path}: no space left on the device "
+                                        f"({len(payload)} bytes to write)") from None
         raise
 
 
