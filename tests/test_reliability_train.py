@@ -191,3 +191,19 @@ def test_a_model_with_nan_weights_is_neither_exported_nor_evaluated(tmp_path, ca
                  "--limit", "1", "--k", "1", "--out", str(tmp_path / "eval")]) == 2
     assert f"weight tensor(s) hold NaN or inf (first: {name}); the model diverged" in capsys.readouterr().err
     assert not (tmp_path / "eval").exists()
+
+
+def test_an_interrupted_exports_leftovers_are_removed_by_the_next_export(tmp_path):
+    import os
+
+    from llm.train.export import FINAL_DIR, export_run
+
+    _, run = _two_checkpoints(tmp_path)
+    dead = run / f".{FINAL_DIR}.tmp-999999999-abcd"  # no such process: what a kill -9 during an export leaves
+    live = run / f".{FINAL_DIR}.tmp-{os.getpid()}-efgh"  # an export still running in this process
+    for folder in (dead, live):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"partial")
+    export_run(run, out=run / FINAL_DIR)
+    assert not dead.exists() and live.exists()
+    assert sorted(p.name for p in run.glob(f".{FINAL_DIR}.tmp-*")) == [live.name]

@@ -179,7 +179,8 @@ def export_run(run_dir: str | Path, step: int | None = None, out: str | Path | N
     if out.exists() and export_info(out) is None and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} exists and is not an export (no {EXPORT_INFO}); choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    remove_stale_exports(out)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-{os.getpid()}-"))
     try:
         if fmt == "lora-adapter":
             _save_adapter(policy, out, tmp)
@@ -198,6 +199,26 @@ def export_run(run_dir: str | Path, step: int | None = None, out: str | Path | N
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def remove_stale_exports(out: Path) -> None:
+    """Delete what interrupted exports to ``out`` left beside it: ``.<name>.tmp-<pid>-*`` folders of processes
+    that no longer run (a kill -9 during the export). A live process's folder is kept."""
+    for leftover in out.parent.glob(f".{out.name}.tmp-*"):
+        pid = leftover.name.removeprefix(f".{out.name}.tmp-").split("-", 1)[0]
+        if not (pid.isdigit() and _process_alive(int(pid))):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id runs (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def _save_adapter(policy: RunPolicy, out: Path, tmp: Path) -> None:
