@@ -108,3 +108,21 @@ def test_every_run_of_an_experiment_has_its_own_run_name(tmp_path, remedies):
                             remedies=remedies)
     names = [build_config(values).run_name("T") for _, values in experiment.run_configs(tmp_path, tmp_path / "base")]
     assert len(names) == len(set(names)) == 2 * len(experiment.arms)
+
+
+def test_a_measured_p0_far_from_the_requested_one_is_reported(tmp_path):
+    """20 pre-training steps cannot bring p(r | x) from about 1/2 down to 1e-6: the warning gives both values."""
+    from llm.coldstart.base_model import base_model_folder
+    from llm.coldstart.settings import BaseModelSpec
+    from llm.data.synthetic import SyntheticTask
+
+    with pytest.warns(UserWarning, match=r"base model: the measured p0 is .*, the requested p0 1e-06"):
+        base_model_folder(SyntheticTask(), BaseModelSpec(p0=1e-6, steps=20), tmp_path)
+
+
+def test_p0_is_measured_on_the_clean_prompts_of_a_noisy_task():
+    from llm.coldstart.experiment import _p0
+
+    assert _p0({"exact/train_p_mean": 0.397, "exact/clean_p_mean": 0.092}) == 0.092
+    assert _p0({"exact/train_p_mean": 0.001}) == 0.001
+    assert _p0({"exact/train_p_mean": 0.001, "exact/clean_p_mean": float("nan")}) == 0.001

@@ -52,6 +52,7 @@ def _positive_int(name: str, value: int | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate the options, run the experiment, print the tables and the wall time."""
+    from llm.cli.notes import with_notes
     from llm.coldstart.experiment import Experiment, run_experiment
     from llm.coldstart.report import print_report
     from llm.data.synthetic import SyntheticTask
@@ -75,6 +76,6 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"{err}") from None
     out = args.out or Path("runs") / ("coldstart" + ("-remedies" if args.remedies else "") +
                                       ("-quick" if args.quick else "") + (f"-noise{args.noise:g}" if args.noise else ""))
-    result = run_experiment(Experiment(budget, task, base, args.jobs, args.remedies), out)
+    result = with_notes(run_experiment, Experiment(budget, task, base, args.jobs, args.remedies), out)
     print_report(result, out)
     return 0

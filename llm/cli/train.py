@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
-from typing import Any, Callable
 
+from llm.cli.notes import with_notes
 from llm.train.config import TrainConfig
 from llm.train.config import build_config
 from llm.train.recipe import load_values, option_notes, recipe_source
@@ -142,23 +141,13 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_notes(fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)``, printing each warning it raised as a ``note:`` line on stderr (runs left out or counted once)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = fn(*args)
-    for warning in caught:
-        print(f"note: {warning.message}", file=sys.stderr)
-    return result
-
-
 def run_report(args: argparse.Namespace) -> int:
     """Print the results table and write report.md and report.csv."""
     from llm.runs.report import write_report
 
     runs = [Path(r) for r in args.runs]
     out = Path(args.out) if args.out else runs[0] if len(runs) == 1 else Path("report")
-    text, paths = _with_notes(write_report, runs, out)
+    text, paths = with_notes(write_report, runs, out)
     print(text)
     for path in paths:
         print(path)
@@ -171,7 +160,7 @@ def run_plot(args: argparse.Namespace) -> int:
 
     runs = [Path(r) for r in args.runs]
     out = Path(args.out) if args.out else (runs[0] / "plots" if len(runs) == 1 else Path("plots"))
-    for path in _with_notes(plot_runs, runs, out):
+    for path in with_notes(plot_runs, runs, out):
         print(path)
     return 0
 

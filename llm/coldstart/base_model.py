@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -41,6 +42,8 @@ from llm.coldstart.settings import BaseModelSpec
 from llm.data.synthetic import STRATEGY_TOKENS, SyntheticTask, make_examples, synthetic_tokenizer
 
 MANIFEST = "base_model.json"
+P0_TOLERANCE = 2.0
+"""A measured p0 more than this factor away from the requested one is reported (``UserWarning``)."""
 
 
 def model_config(tokenizer, spec: BaseModelSpec, max_positions: int) -> LlamaConfig:
@@ -136,6 +139,9 @@ def base_model_folder(task: SyntheticTask, spec: BaseModelSpec, root: str | Path
     model, tokenizer = pretrain(task, spec)
     examples = make_examples(task, "train")
     measured = float(success_probabilities(model, tokenizer, examples).mean())
+    if not 1 / P0_TOLERANCE <= measured / spec.p0 <= P0_TOLERANCE:
+        warnings.warn(f"base model: the measured p0 is {measured:.3g}, the requested p0 {spec.p0:.3g} (pre-training "
+                      f"for {spec.steps} steps does not get within a factor {P0_TOLERANCE:g} of it)", stacklevel=2)
     save_model_folder(model, tokenizer, folder)
     from tsallis.files import atomic_write_text
 

@@ -10,7 +10,8 @@ Runs go to ``jobs`` worker processes, one torch thread each.
 Outputs in ``DIR``:
 
 * ``runs/…``: the run folders (config.yaml, metrics.jsonl, checkpoints/, plots/);
-* ``coldstart.csv``: one row per arm × seed (:data:`RUN_COLUMNS`); ``escape_step`` is the first logged step
+* ``coldstart.csv``: one row per arm × seed (:data:`RUN_COLUMNS`); ``p0`` is the exact mean P at step 0 (over
+  the clean prompts when the task is noisy); ``escape_step`` is the first logged step
   where the exact mean P over the training prompts (the clean ones when the task is noisy) reaches 1/2, empty
   if it never does within the budget;
 * ``coldstart_curves.csv``: the exact P of every run at every logged step (what the figure is drawn from);
@@ -136,6 +137,13 @@ def run_all(configs: list[dict[str, Any]], jobs: int, progress: bool = True) -> 
             return [Path(f.result()) for f in futures]
 
 
+def _p0(first: dict[str, Any]) -> float:
+    """The base model's success probability at step 0: over the clean prompts when the task is noisy (the
+    corrupted prompts' targets are not what the base model was built to reach), else over every prompt."""
+    clean = first.get("exact/clean_p_mean")
+    return clean if clean is not None and math.isfinite(clean) else first["exact/train_p_mean"]
+
+
 def _escape(records: list[dict[str, Any]], column: str) -> tuple[int | None, float | None]:
     """(step, generated tokens so far) of the first record whose ``column`` reaches 1/2, or (None, None)."""
     for record in records:
@@ -177,7 +185,7 @@ def collect(arms: list[Arm], run_dirs: list[Path], token_budget: float | None = 
         first, last = exact_records[0], exact_records[-1]
         escape_step, escape_tokens = _escape(exact_records, column)
         runs.append({
-            "estimator": arm.label, "q": arm.q_value, "seed": config["seed"], "p0": first["exact/train_p_mean"],
+            "estimator": arm.label, "q": arm.q_value, "seed": config["seed"], "p0": _p0(first),
             "escape_step": escape_step, "escape_tokens": escape_tokens,
             "final_train_p": last["exact/train_p_mean"], "final_heldout_p": last.get("exact/heldout_p_mean"),
             "final_heldout_accuracy": last.get("exact/heldout_greedy_acc"),
