@@ -11,7 +11,8 @@ string) or, for a task whose rationale has a fixed length, for exactly ``budget`
 Budget forcing (the paper forces ``</think>`` once the thinking budget is spent, after Muennighoff et al.): a
 rationale that reaches the budget, or ends with EOS, without its marker is closed by appending the marker's
 tokens. Forced tokens were not sampled, so they carry no score-function term and are not part of y*: they
-condition the answer and nothing else (``forced`` counts them). A rationale that produced its marker keeps
+condition the answer and nothing else (``forced`` counts them). A sampled EOS stays in the rationale, with its
+score term. A rationale that produced its marker keeps
 it as sampled tokens (the token that completed the marker string included, as the engines cut stop strings).
 
 A :class:`LikelihoodSample` lays out one sample as the trainer's completion ``rationale + answer`` with two
@@ -88,18 +89,19 @@ class LikelihoodSample:
         return [0.0] * len(self.rationale_ids) + [1.0] * len(self.answer_ids)
 
 
-def close_rationale(rollout: Rollout, fmt: RationaleFormat, marker_ids: list[int], eos_ids: set[int],
-                    answer_ids: list[int]) -> LikelihoodSample:
+def close_rationale(rollout: Rollout, fmt: RationaleFormat, marker_ids: list[int], answer_ids: list[int]
+                    ) -> LikelihoodSample:
     """The rationale of ``rollout`` closed as ``fmt`` says, followed by ``answer_ids``.
 
     * A marker format and a rollout that stopped at the marker: z is the rollout as sampled.
-    * A marker format and a rollout that hit the budget or EOS: the EOS (if any) is dropped and the marker's
-      tokens ``marker_ids`` are appended (budget forcing).
-    * A fixed-length format: z is the rollout's first ``budget`` tokens, an EOS dropped (the model may end early).
+    * A marker format and a rollout that hit the budget or EOS: the marker's tokens ``marker_ids`` are appended
+      (budget forcing).
+    * A fixed-length format: z is the rollout's first ``budget`` tokens (fewer if the model ended early).
+
+    Every sampled token stays in z, an EOS included: it was drawn from p(z | x), so its score term belongs to
+    the estimator (dropping it would miss p(EOS) (w(z) − P) ∇log p(EOS | x) in E[ĝ]).
     """
     ids, logprobs = list(rollout.completion_ids), list(rollout.logprobs)
-    if ids and ids[-1] in eos_ids and rollout.finish_reason == "eos":
-        ids, logprobs = ids[:-1], logprobs[:-1]
     forced: list[int] = []
     if fmt.end is None:
         ids, logprobs = ids[: fmt.budget], logprobs[: fmt.budget]
