@@ -57,6 +57,17 @@ class Benchmark:
     """Checks of a training config that reads this benchmark (raise ``ValueError`` naming key and value)."""
     exact_success: bool = False
     """Whether the exact success probability P_θ(x) can be enumerated (``eval.exact_every``)."""
+    rationale_end: str | None = "Answer:"
+    """The likelihood form (``algo.weights: likelihood``): the marker that ends a sampled rationale z, after which
+    the gold answer y* is teacher-forced; the QA prompts ask for the answer on a line ``Answer: ...``. None: a
+    fixed-length rationale of ``rationale_length(settings)`` tokens and no marker."""
+    rationale_length: Callable[[Any], int] | None = None
+    """A fixed-length rationale: ``settings -> number of tokens`` (the synthetic task's free tokens)."""
+    gold_continuation: Callable[[Any], str] = lambda example: f" {example.answer}"
+    """``example -> text`` of y* as it follows the rationale (after the marker); tokenized on its own."""
+    gold_eos: bool = True
+    """Whether y* ends with the tokenizer's EOS (its terminator); a fixed-length task whose completions end
+    without EOS sets False."""
 
 
 REGISTRY: dict[str, Benchmark] = {}

@@ -252,4 +252,8 @@ register(Benchmark(
     completion_length=example_completion_length,
     check_config=check_config,
     exact_success=True,
+    rationale_end=None,
+    rationale_length=lambda task: task.free_tokens,
+    gold_continuation=lambda example: example.answer,
+    gold_eos=False,
 ))

@@ -90,6 +90,13 @@ def sampling_config(config: TrainConfig) -> SamplingConfig:
     return SamplingConfig(temperature=r.temperature, top_p=r.top_p, max_new_tokens=r.max_new_tokens, stop=tuple(r.stop))
 
 
+def training_sampling(config: TrainConfig) -> SamplingConfig:
+    """The training rollouts' sampling: :func:`sampling_config`, or in the likelihood form (``algo.weights:
+    likelihood``) the rationale's (at most its budget, stopping at its marker; :mod:`llm.rollout.rationale`)."""
+    base = sampling_config(config)
+    return config.rationale_format().sampling(base) if config.algo.weights == "likelihood" else base
+
+
 def estimator_options(config: TrainConfig, q: Any, rewards: torch.Tensor, generator: Any,
                       extra: dict[str, Any] | None = None) -> EstimatorOptions:
     """``tsallis`` estimator options for one step, from the registry entry of ``config.algo.name``.

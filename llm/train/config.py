@@ -25,7 +25,9 @@ from llm.data.benchmarks import BENCHMARKS, benchmark_spec
 from llm.data.synthetic import SyntheticTask
 from llm.rollout import ENGINES
 from llm.train.qsource import check_q_spec
-from tsallis.registry import ESTIMATORS, estimator_spec, option_specs
+from llm.rollout.rationale import RationaleFormat
+from tsallis.likelihood import LIKELIHOOD_BASELINES
+from tsallis.registry import ESTIMATORS, estimator_spec, likelihood_estimators, option_specs
 
 _STRICT = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
@@ -170,6 +172,14 @@ class RolloutConfig:
     """DAPO's dynamic sampling (arXiv 2503.14476): groups whose rewards are all equal are replaced by groups of
     fresh prompts, in up to this many extra generation rounds per step (:mod:`llm.train.dynamic_sampling`). 0:
     off. It generates more per step: compare runs by generated tokens (``perf/generated_tokens``). One process."""
+    rationale_end: str | None = Field(None, min_length=1)
+    """``algo.weights: likelihood``: the marker that ends a sampled rationale, e.g. Qwen3's ``"</think>"``; budget
+    forcing appends it to a rationale that did not produce it (:mod:`llm.rollout.rationale`). ``None``: the
+    benchmark's (``Answer:`` for the QA benchmarks; the synthetic task's rationale is its ``free_tokens`` free
+    tokens, a fixed length without a marker, and accepts no other)."""
+    rationale_budget: StrictInt | None = Field(None, ge=1)
+    """``algo.weights: likelihood``: most rationale tokens sampled before budget forcing. ``None``:
+    ``max_new_tokens`` (the synthetic task: its ``free_tokens``, the only budget it accepts)."""
     dynamic_sampling_fallback: Literal["fill", "partial"] = "fill"
     """When the extra rounds find too few informative groups: fill the batch with the earliest zero-variance
     groups (fill) or train on the informative ones only (partial)."""
@@ -217,6 +227,13 @@ class AlgoConfig:
     (TRL 1.16's default True); False is the plain k3 of verl and earlier TRL."""
     ppo_epochs: StrictInt = Field(1, ge=1)
     """Optimizer updates per rollout batch (GRPO's μ). With 1 the ratio is 1 and every estimator is exact."""
+    weights: Literal["reward", "likelihood"] = "reward"
+    """What weighs each sample. ``reward``: the verifier's reward of the sampled answer, r(x, z_m). ``likelihood``:
+    the paper's form (Section 6, Algorithms 1 and 2): the policy samples a rationale z_m (``rollout.rationale_end``,
+    ``rollout.rationale_budget``), the gold answer y* is teacher-forced after it, w_m = p_θ(y* | x, z_m), and the
+    loss trains both, -(1/G) Σ_g Σ_m [score_gm log p(z_gm | x_g) + answer_gm log p(y*_g | x_g, z_gm)] with the
+    coefficients of ``tsallis.compute_likelihood_weights`` (:mod:`llm.train.likelihood`). Only for an estimator
+    with a likelihood form in the registry (garl, paft, reinforce, rloo); exact loss only (no clip, no replay)."""
 
     def __post_init__(self) -> None:
         for name, spec in configurable_options().items():
@@ -240,10 +257,27 @@ class AlgoConfig:
         if self.replay_capacity and not {"proposal_logw", "p_hat"} <= set(self.spec.options):
             raise ValueError(f"algo.replay_capacity={self.replay_capacity} needs an estimator that reweights a "
                              f"proposal (reads proposal_logw and p_hat, e.g. paft); algo.name={self.name!r} does not")
+        if self.weights == "likelihood":
+            self._check_likelihood()
         if self.ppo_epochs > 1 and self.resolved_clip is None:
             raise ValueError(
                 f"algo.ppo_epochs={self.ppo_epochs} reuses samples off-policy; set algo.clip_eps for {self.name!r}"
             )
+
+    def _check_likelihood(self) -> None:
+        """``weights: likelihood`` needs the estimator's likelihood form and the exact loss."""
+        if self.spec.likelihood is None:
+            raise ValueError(f"algo.weights='likelihood' needs an estimator with a likelihood form "
+                             f"({', '.join(likelihood_estimators())}), got algo.name={self.name!r}")
+        if "baseline" in self.spec.likelihood.options and self.baseline not in (None, *LIKELIHOOD_BASELINES):
+            raise ValueError(f"algo.weights='likelihood' takes algo.baseline in {LIKELIHOOD_BASELINES} (or None: "
+                             f"'loo'), got algo.baseline={self.baseline!r}")
+        if self.resolved_clip is not None or self.replay_capacity or self.kl_bias_correction:
+            raise ValueError(f"algo.weights='likelihood' trains the exact estimator (its gold-answer tokens have no "
+                             f"rollout log-probs): leave algo.clip_eps unset, algo.replay_capacity at 0 and "
+                             f"algo.kl_bias_correction false, got algo.clip_eps={self.clip_eps!r}, "
+                             f"algo.replay_capacity={self.replay_capacity}, "
+                             f"algo.kl_bias_correction={self.kl_bias_correction}")
 
     @property
     def spec(self):
@@ -401,12 +435,36 @@ class TrainConfig:
         benchmark = benchmark_spec(self.data.benchmark)
         if benchmark.check_config is not None:
             benchmark.check_config(self)
+        if self.algo.weights == "likelihood":
+            if self.rollout.dynamic_sampling_rounds:
+                raise ValueError(f"algo.weights='likelihood' gives every group a gradient: leave "
+                                 f"rollout.dynamic_sampling_rounds at 0, got {self.rollout.dynamic_sampling_rounds}")
+            self.rationale_format()
         if self.eval.exact_every and not benchmark.exact_success:
             enumerable = [name for name in BENCHMARKS if benchmark_spec(name).exact_success]
             raise ValueError(f"eval.exact_every={self.eval.exact_every} needs a benchmark whose success probabilities "
                              f"can be enumerated ({', '.join(enumerable)}), got data.benchmark={self.data.benchmark!r}")
 
     # ---- derived fields (computed, never set) ----
+    def rationale_format(self) -> RationaleFormat:
+        """How the likelihood form's rationales end: ``rollout.rationale_end`` / ``rollout.rationale_budget``, or
+        the benchmark's marker and ``rollout.max_new_tokens``; a fixed-length rationale (the synthetic task's free
+        tokens) takes neither setting but its own length."""
+        benchmark, rollout = benchmark_spec(self.data.benchmark), self.rollout
+        if benchmark.rationale_length is None:
+            return RationaleFormat(rollout.rationale_budget or rollout.max_new_tokens,
+                                   rollout.rationale_end or benchmark.rationale_end)
+        length = benchmark.rationale_length(getattr(self.data, benchmark.name))
+        if length < 1:
+            raise ValueError(f"algo.weights='likelihood' needs a rationale: the {benchmark.name} task's has {length} "
+                             f"tokens (set by data.{benchmark.name})")
+        if rollout.rationale_end is not None or rollout.rationale_budget not in (None, length):
+            raise ValueError(f"the {benchmark.name} task's rationale is its {length} free tokens: leave "
+                             f"rollout.rationale_end unset and rollout.rationale_budget at None or {length}, got "
+                             f"rollout.rationale_end={rollout.rationale_end!r}, "
+                             f"rollout.rationale_budget={rollout.rationale_budget!r}")
+        return RationaleFormat(length)
+
     def run_name(self, timestamp: str) -> str:
         """``{recipe}__{algo}_q{q}__seed{seed}__{timestamp}`` (cleanrl-style)."""
         q = f"_q{q_label(self.algo.q)}" if self.algo.uses_q else ""

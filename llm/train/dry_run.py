@@ -78,7 +78,7 @@ def dry_run(config: TrainConfig, data_cache: dict | None = None) -> DryRunReport
     get_aggregation(config.algo.resolved_loss_agg)
     clip = config.algo.resolved_clip
     add(("loss", f"{config.algo.resolved_loss_agg}, clip {clip if clip else 'none'}, kl_beta {config.algo.kl_beta}"))
-    add(("sampling", repr(build.sampling_config(config))))
+    add(("sampling", repr(build.training_sampling(config))))
     add(("optimizer", _schedule_summary(config)))
     model = config.model
     add(("model", f"{model.name or 'SmolLM2-135M-Instruct (default)'}, dtype {model.dtype}, "
@@ -92,9 +92,11 @@ def _likelihood_summary(config: TrainConfig) -> str:
     """The estimator's form with likelihood weights log p(y*|x, z_m) (the paper's), from the registry."""
     form = config.algo.spec.likelihood
     if form is None:
-        return f"{config.algo.name} has none (it reads sampled-answer rewards only)"
+        return f"{config.algo.name} has none (it reads sampled-answer rewards only); algo.weights='reward'"
     read = ", ".join(form.options) or "none"
-    return f"score ; answer = {form.formula}; options read: {read}"
+    use = (f"in use (algo.weights='likelihood'), rationale {config.rationale_format()}"
+           if config.algo.weights == "likelihood" else "not in use (algo.weights='reward')")
+    return f"{use}; score ; answer = {form.formula}; options read: {read}"
 
 
 def _load_data(config: TrainConfig, tokenizer, cache: dict | None) -> tuple[build.Data, list[int]]:

@@ -1,11 +1,11 @@
 """The policy loss: one function from token log-probs and per-sequence weights to (loss, metrics).
 
-Maths. For sequence i (a completion z_i of prompt x_i) with completion tokens t ∈ T_i, per-sequence
-coefficient A_i, current token log-probs ℓ_it = log p_θ(z_it | x_i, z_i,<t) and rollout log-probs
+Maths. For sequence i (a completion z_i of prompt x_i) with completion tokens t ∈ T_i, coefficient A_it
+(per sequence, A_it = A_i, or per token), current token log-probs ℓ_it = log p_θ(z_it | x_i, z_i,<t) and rollout log-probs
 ℓ^old_it, the per-token objective is::
 
-    o_it = A_i ℓ_it                                        (no clipping: the exact estimator)
-    o_it = min(ρ_it A_i, clip(ρ_it, 1-ε_lo, 1+ε_hi) A_i)    (PPO clip), ρ_it = exp(ℓ_it - ℓ^old_it)
+    o_it = A_it ℓ_it                                       (no clipping: the exact estimator)
+    o_it = min(ρ_it A_it, clip(ρ_it, 1-ε_lo, 1+ε_hi) A_it)  (PPO clip), ρ_it = exp(ℓ_it - ℓ^old_it)
     o_it -= β k3_it,  k3_it = exp(ℓ^ref_it - ℓ_it) - (ℓ^ref_it - ℓ_it) - 1   (KL to a reference, β > 0)
     o_it -= β ρ_it k3_it                      (the same, bias-corrected: ``kl_bias_correction=True``)
 
@@ -22,6 +22,10 @@ and the loss is  L = -(1/N) Σ_i agg_i(o_i·)  with an aggregation mode (``AGGRE
 * ``seq-sum``: Σ_i Σ_t o_it / N, N = number of sequences. With A_i = M w_i (w the ``tsallis``
   estimator weights) and N = G·M this is -(1/G) Σ_g Σ_m w_gm log p(z_gm): the exact GARL/PAFT/SFT
   estimator, since ∇ Σ_t ℓ_it = ∇ log p(z_i). At ρ = 1 the clipped form has the same gradient.
+  Per-token coefficients give the paper's likelihood form (Algorithms 1 and 2): a completion is a rationale
+  z followed by the gold answer y*, and A_it = M·score on z's sampled tokens, M·answer on y*'s, 0 on tokens
+  forced after the budget, so that Σ_t A_it ℓ_it / N = (1/G) Σ_m [score log p(z | x) + answer log p(y* | x, z)]
+  (Eqs. 12 and 14 with the coefficients of ``tsallis.compute_likelihood_weights``).
 * ``token-sum``: Σ_i Σ_t o_it / N, N = number of completion tokens in the update. TRL's default loss
   ``dapo`` (arXiv 2503.14476); our GRPO default. Long completions weigh more per sequence.
 * ``seq-mean-token-mean``: Σ_i (Σ_t o_it / |T_i|) / N, N = number of sequences: the original GRPO
@@ -128,7 +132,9 @@ def policy_loss(
     logprobs : (B, T) ℓ_it of the completion tokens under the current policy, with grad, computed from
         temperature-scaled logits (the rollout's sampling distribution). Padding entries are ignored.
     mask : (B, T) 1.0 on completion tokens, 0.0 on padding.
-    advantages : (B,) per-sequence coefficient A_i (M × the estimator weight; GRPO's advantage).
+    advantages : (B,) per-sequence coefficient A_i (M × the estimator weight; GRPO's advantage), or (B, T)
+        per-token coefficients A_it (the likelihood form: M·score on rationale tokens, M·answer on the gold
+        answer's); padding entries are ignored.
     spec : the aggregation mode ``spec.agg``, the PPO clip (ε_lo, ε_hi) ``spec.clip`` (None: the plain Σ A ℓ
         objective), the KL weight β ``spec.kl_beta`` and ``spec.kl_bias_correction`` (multiply each token's k3
         by its importance ratio ρ_it = exp(ℓ_it - ℓ^old_it), as TRL's ``use_bias_correction_kl=True`` does; see
@@ -148,13 +154,14 @@ def policy_loss(
     aggregation, clip, kl_beta = get_aggregation(spec.agg), spec.clip, spec.kl_beta
     if normalizer <= 0:
         raise ValueError(f"normalizer must be > 0, got normalizer={normalizer!r}")
-    if logprobs.shape != mask.shape or advantages.shape != logprobs.shape[:1]:
+    if logprobs.shape != mask.shape or advantages.shape not in (logprobs.shape[:1], logprobs.shape):
         raise ValueError(
             f"shapes disagree: logprobs {tuple(logprobs.shape)}, mask {tuple(mask.shape)}, "
-            f"advantages {tuple(advantages.shape)} (expected (B, T), (B, T), (B,))"
+            f"advantages {tuple(advantages.shape)} (expected (B, T), (B, T), (B,) or (B, T))"
         )
     mask = mask.to(logprobs.dtype)
-    adv = advantages.to(logprobs.dtype)[:, None]  # (B, 1)
+    adv = advantages.to(logprobs.dtype)
+    adv = adv[:, None] if adv.dim() == 1 else adv  # (B, 1) or (B, T)
     metrics: dict[str, tuple[Tensor, Tensor]] = {}
     if clip is None:
         objective = adv * logprobs  # (B, T)

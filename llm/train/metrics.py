@@ -104,7 +104,8 @@ def step_record(step: int, q, rewards: torch.Tensor, batch, coefficients: torch.
     record["perf/generated_tokens"] = float(generated)
     means.add("completion/length_mean", lengths.sum(), len(rollouts))
     means.add("completion/truncated_frac", sum(r.finish_reason == "length" for r in rollouts), len(rollouts))
-    means.add("weights/nonzero_frac", (coefficients != 0).sum(), coefficients.numel())
+    trained = coefficients != 0 if coefficients.dim() == 1 else (coefficients != 0).any(dim=1)  # per sequence
+    means.add("weights/nonzero_frac", trained.sum(), trained.numel())
     means.add("perf/rollout_s", rollout_s, 1)
     means.add("perf/score_s", score_s, 1)
     means.add("perf/train_s", train_s, 1)

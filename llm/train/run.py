@@ -100,7 +100,7 @@ def start_run(config: TrainConfig, accelerator, resume: str | Path | None, rewar
               engine=build.rollout_engine(config, policy, tokenizer), data=data,
               reward=reward_fn or build.reward_function(config), q_source=build.q_source(config, len(data.train)),
               replay=replay_source(config, tokenizer.pad_token_id),
-              evaluations=[*default_evaluations(config), *evaluations], sampling=build.sampling_config(config),
+              evaluations=[*default_evaluations(config), *evaluations], sampling=build.training_sampling(config),
               loss_spec=LossSpec.from_config(config),
               order=PromptOrder(len(data.train), config.seed), run_dir=Path(resume or "."), writer=None,
               progress=None, config_yaml=yaml.safe_dump(config.to_dict(), sort_keys=False), start=0)

@@ -20,6 +20,7 @@ import torch
 
 from llm.data import Example
 from llm.rollout.base import Rollout
+from llm.rollout.rationale import LikelihoodSample
 from llm.seeding import derive_seed
 from llm.train.dynamic_sampling import dynamic_sample
 from llm.train.update import target_rollouts
@@ -44,6 +45,11 @@ class StepBatch:
     """Time spent in the verifier (the rest of the call is generation)."""
     metrics: dict[str, float] = field(default_factory=dict)
     """``dynamic/`` composition and token accounting (empty without dynamic sampling)."""
+    log_w: torch.Tensor | None = None
+    """The likelihood form (:mod:`llm.train.likelihood`): (G_local, M) float64 log p_θ(y* | x, z_m); ``rewards``
+    then holds w. None in the reward form."""
+    samples: list[list[LikelihoodSample]] | None = None
+    """The likelihood form: each group's rationales with the gold answer after them (their masks)."""
 
 
 def score(reward, examples: list[Example], groups: list[list[Rollout]]) -> torch.Tensor:

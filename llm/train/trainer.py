@@ -4,9 +4,12 @@ One step, on every rank (``accelerate`` launches one process per GPU; each takes
 
     prompts      = the next G prompt indices (same on every rank), this rank's share indices[rank::ranks]
     rollouts     = engine.generate(prompts, n=M)                     # z_gm ~ p_θ(· | x_g), with log-probs
-                   (or the gold targets, for an estimator that trains on targets)
+                   (or the gold targets, for an estimator that trains on targets;
+                    or rationales then the gold answer, in the likelihood form: llm.train.likelihood)
     rewards      = r(x_g, z_gm)                                      # (G_local, M) in {0, 1}
+                   (likelihood form: w_gm = p_θ(y*_g | x_g, z_gm) in [0, 1])
     coefficients = M · tsallis.estimators.compute_weights(name, rewards, options(q = schedule(step)))
+                   (likelihood form: per token, M · (score, answer) of tsallis.compute_likelihood_weights)
     loss         = Σ_microbatches policy_loss(ℓ, mask, A, spec)      # = -(1/G) Σ w log p(z) for seq-sum
     backward per micro-batch (gradients accumulate, DDP syncs on the last), clip, optimizer, LR scheduler
     log metrics (averaged over the update and the ranks), evaluate, checkpoint
@@ -38,6 +41,7 @@ from llm.train.config import TrainConfig
 from llm.train.distributed import full_parameters, make_accelerator, replica_metrics
 from llm.train.evaluate import PeriodicEvaluation
 from llm.train.export import FINAL_DIR, export_run
+from llm.train.likelihood import likelihood_coefficients, sample_likelihood
 from llm.train.metrics import StepUpdate, UpdateMeans, read_metrics, step_record
 from llm.train.run import Run, start_run
 from llm.train.sampling import sample_batch
@@ -67,9 +71,10 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, reward_fn: C
         for step in range(run.start + 1, config.steps + 1):
             started = time.perf_counter()
 
-            # 1. sample: M completions per prompt, or the gold targets (dynamic sampling may swap prompts)
+            # 1. sample: M completions per prompt, the gold targets, or M rationales + the gold answer (likelihood)
             seed = step_seed(config.seed, step, rank, ROLLOUT_STREAM)
-            batch = sample_batch(run, run.order.take(G)[rank::world], seed)
+            sample = sample_likelihood if config.algo.weights == "likelihood" else sample_batch
+            batch = sample(run, run.order.take(G)[rank::world], seed)
             sampled, scored = time.perf_counter() - batch.score_seconds, time.perf_counter()
             rewards, indices = gather_groups(run, batch)  # (G, M) and G prompt indices of every rank, rank-major
 
@@ -77,8 +82,7 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, reward_fn: C
             q, q_all = step_q(run, step, batch.indices, indices, rewards)
             generator = torch.Generator().manual_seed(step_seed(config.seed, step, rank, RESAMPLING_STREAM))
             training = run.replay.training_set(batch, run.policy)
-            coefficients = sequence_coefficients(config, training.rewards, q, generator, training.options,
-                                                 training.valid)
+            coefficients, weight_metrics = step_coefficients(run, batch, training, q, generator)
 
             # 3. loss and optimizer step (ppo_epochs updates on the same rollouts)
             lr = run.scheduler.get_last_lr()[0]  # the learning rate this step trains with
@@ -90,7 +94,7 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, reward_fn: C
             # 4. log: the step's metrics and the evaluations due
             update = StepUpdate(config.algo.name, lr, train_tokens, durations, means)
             record = {**step_record(step, q_all, rewards, batch, coefficients, update, run.accelerator),
-                      **run.replay.metrics()}
+                      **run.replay.metrics(), **weight_metrics}
             generated += record["perf/generated_tokens"]
             last = step == config.steps or generated >= (config.max_generated_tokens or float("inf"))
             record.update(replica_metrics(run.model, run.policy, run.accelerator))
@@ -118,6 +122,14 @@ def gather_groups(run: Run, batch) -> tuple[torch.Tensor, list[int]]:
     rewards = run.accelerator.gather(batch.rewards.to(run.accelerator.device)).cpu()
     indices = gather_object(batch.indices) if run.accelerator.num_processes > 1 else batch.indices
     return rewards, indices
+
+
+def step_coefficients(run: Run, batch, training, q, generator) -> tuple[torch.Tensor, dict[str, float]]:
+    """The coefficients of the sequences trained and the weights' metrics: per token in the likelihood form
+    (:func:`llm.train.likelihood.likelihood_coefficients`), else per sequence (``sequence_coefficients``)."""
+    if batch.log_w is not None:
+        return likelihood_coefficients(run.config, batch, q, generator)
+    return sequence_coefficients(run.config, training.rewards, q, generator, training.options, training.valid), {}
 
 
 def step_q(run: Run, step: int, local_indices: list[int], indices: list[int], rewards: torch.Tensor):

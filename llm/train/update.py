@@ -58,7 +58,8 @@ def accumulate_gradients(model, rollouts: list[Rollout], coefficients: torch.Ten
     """Add ∇L of one update to the parameters' ``.grad``, one micro-batch at a time.
 
     L = Σ_microbatches ``policy_loss`` with N counted over the whole update (all sequences of all ranks,
-    trained or not). Sequences with A = 0 are skipped when ``spec.kl_beta`` is 0 (their gradient is zero).
+    trained or not). ``coefficients`` are (N,) per sequence or (N, C_max) per token (row i's first
+    len(completion_i) entries; :mod:`llm.train.likelihood`). Sequences with A = 0 are skipped when ``spec.kl_beta`` is 0 (their gradient is zero).
     Returns the number of tokens forwarded (prompt + completion, padding excluded) and the update's loss
     metrics (``loss/``, and ``train/entropy`` when ``spec.with_entropy``).
     """
@@ -69,7 +70,9 @@ def accumulate_gradients(model, rollouts: list[Rollout], coefficients: torch.Ten
         rows = chunk or [0]  # an empty chunk is a padding pass: zero coefficient, zero gradient
         batch = collate([rollouts[i].prompt_ids for i in rows], [rollouts[i].completion_ids for i in rows], pad_id,
                         [rollouts[i].logprobs for i in rows]).to(accelerator.device)
-        coeff = coefficients[rows] if chunk else torch.zeros(1)
+        coeff = coefficients[rows] if chunk else torch.zeros_like(coefficients[:1])
+        if coeff.dim() == 2:  # per-token coefficients (N, C_max) -> this micro-batch's width
+            coeff = coeff[:, : batch.completion_ids.shape[1]]
         sync = contextlib.nullcontext() if number == len(chunks) - 1 else accelerator.no_sync(model)
         with sync:
             logprobs, entropy = token_logprobs(model, batch, spec.temperature, spec.with_entropy)
@@ -110,7 +113,7 @@ def micro_batches(rollouts: list[Rollout], coefficients: torch.Tensor, spec: Los
     """The rollout indices of each forward/backward pass: the sequences with a gradient (A ≠ 0, or all under a KL
     term) in chunks of ``spec.micro_batch_size``, padded with empty passes to the busiest rank's count (DDP/FSDP
     need every rank in every collective)."""
-    active = [i for i in range(len(rollouts)) if spec.kl_beta > 0 or coefficients[i] != 0]
+    active = [i for i in range(len(rollouts)) if spec.kl_beta > 0 or bool(coefficients[i].any())]
     chunks = [active[i : i + spec.micro_batch_size] for i in range(0, len(active), spec.micro_batch_size)]
     if accelerator.num_processes > 1:
         most = accelerator.reduce(torch.tensor([len(chunks)], device=accelerator.device), reduction="max")
