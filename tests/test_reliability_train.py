@@ -9,6 +9,7 @@ import signal
 import threading
 
 import pytest
+import torch
 
 from llm.train.checkpoint import list_checkpoints
 from llm.train.config import ConfigError
@@ -207,3 +208,39 @@ def test_an_interrupted_exports_leftovers_are_removed_by_the_next_export(tmp_pat
     export_run(run, out=run / FINAL_DIR)
     assert not dead.exists() and live.exists()
     assert sorted(p.name for p in run.glob(f".{FINAL_DIR}.tmp-*")) == [live.name]
+
+
+DIVERGING = ["algo.name=reinforce", "optim.name=sgd", "optim.lr=1e30", "optim.max_grad_norm=null", "steps=4",
+             "checkpoint.every=1"]
+
+
+def _all_weights_finite(run) -> bool:
+    from llm.train.checkpoint import read_model_weights
+
+    return all(bool(torch.isfinite(t).all()) for _, folder in list_checkpoints(run)
+               for t in read_model_weights(folder).values() if t.is_floating_point())
+
+
+def test_a_diverged_run_stops_before_saving_non_finite_weights(tmp_path):
+    """SGD at lr 1e30: step 1 throws the weights to ~1e30, step 2's loss overflows. The run stops at step 2 with one
+    line naming the step and the last good checkpoint; no checkpoint or export holds a NaN."""
+    from llm.train.trainer import TrainingDiverged
+
+    config = load_config(None, TINY + DIVERGING + [f"output_dir={tmp_path}"])
+    with pytest.raises(TrainingDiverged) as stopped:
+        train(config, reward_fn=lambda e, t: 1.0)
+    message, run = str(stopped.value), stopped.value.run_dir
+    assert "\n" not in message and f"training diverged at step {stopped.value.step}" in message
+    assert "the gradient norm is nan" in message or "holds NaN or inf" in message
+    saved = [step for step, _ in list_checkpoints(run)]
+    assert saved == list(range(1, stopped.value.step)) and f"last good checkpoint is {list_checkpoints(run)[-1][1]}" in message
+    assert _all_weights_finite(run) and not (run / "final").exists()
+    assert [r["step"] for r in read_metrics(run)] == saved
+
+
+def test_skip_step_drops_non_finite_updates_and_counts_them(tmp_path):
+    config = load_config(None, TINY + DIVERGING + ["optim.on_nonfinite=skip_step", f"output_dir={tmp_path}"])
+    run = train(config, reward_fn=lambda e, t: 1.0)
+    skipped = [r["train/skipped"] for r in read_metrics(run)]
+    assert skipped[0] == 0.0 and all(s == 1.0 for s in skipped[1:]) and len(skipped) == 4
+    assert _all_weights_finite(run)

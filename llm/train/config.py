@@ -330,6 +330,11 @@ class OptimConfig:
     """Clip the global gradient norm to this value (``None``: no clipping; the norm is logged either way)."""
     micro_batch_size: StrictInt = Field(8, ge=1)
     """Sequences per forward/backward pass; gradients accumulate over the G·M/ranks sequences of a step."""
+    on_nonfinite: Literal["stop", "skip_step"] = "stop"
+    """A step whose loss or gradient norm is NaN or inf: ``stop`` ends the run there with one line naming the step
+    and the last good checkpoint, before anything non-finite is saved; ``skip_step`` drops that update (no
+    optimizer step; counted in ``train/skipped``) and goes on. Parameters that become non-finite after a step
+    always stop the run."""
 
     def __post_init__(self) -> None:
         for name, beta in zip(("beta1", "beta2"), self.betas):

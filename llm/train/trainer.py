@@ -36,7 +36,7 @@ import torch
 from accelerate.utils import gather_object
 
 from llm.seeding import RESAMPLING_STREAM, ROLLOUT_STREAM, step_seed
-from llm.train.checkpoint import save_checkpoint
+from llm.train.checkpoint import list_checkpoints, save_checkpoint
 from llm.train.config import TrainConfig
 from llm.train.distributed import full_parameters, make_accelerator, replica_metrics
 from llm.train.evaluate import PeriodicEvaluation
@@ -45,7 +45,17 @@ from llm.train.likelihood import likelihood_coefficients, sample_likelihood
 from llm.train.metrics import StepUpdate, UpdateMeans, read_metrics, step_record
 from llm.train.run import Run, start_run
 from llm.train.sampling import sample_batch
-from llm.train.update import accumulate_gradients, optimizer_step, sequence_coefficients
+from llm.train.update import NonFiniteUpdate, accumulate_gradients, optimizer_step, sequence_coefficients
+
+
+class TrainingDiverged(ValueError):
+    """An update went non-finite (``optim.on_nonfinite = "stop"``): the run stopped before saving that step."""
+
+    def __init__(self, run_dir: Path, step: int, what: str):
+        good = list_checkpoints(run_dir)
+        last = f"the last good checkpoint is {good[-1][1]}" if good else "there is no checkpoint"
+        super().__init__(f"{run_dir}: training diverged at step {step}: {what}; nothing of it was saved, {last}")
+        self.run_dir, self.step = run_dir, step
 
 
 class TrainingInterrupted(Exception):
@@ -86,7 +96,11 @@ def train(config: TrainConfig, *, resume: str | Path | None = None, reward_fn: C
 
             # 3. loss and optimizer step (ppo_epochs updates on the same rollouts)
             lr = run.scheduler.get_last_lr()[0]  # the learning rate this step trains with
-            train_tokens, means = update_policy(run, training.rollouts, coefficients)
+            try:
+                train_tokens, means = update_policy(run, training.rollouts, coefficients)
+            except NonFiniteUpdate as err:
+                close_logs(run)
+                raise TrainingDiverged(run.run_dir, step, str(err)) from None
             durations = {"rollout": sampled - started, "score": scored - sampled, "train": time.perf_counter() - scored}
             run.q_source.update(indices, rewards)
             run.replay.add(batch)  # after the update: this step's successes join the buffer
@@ -151,7 +165,7 @@ def update_policy(run: Run, rollouts: list, coefficients: torch.Tensor) -> tuple
                                                       reference=run.reference)
         train_tokens += forwarded
         means.merge(epoch_means)
-        optimizer_step(run.model, run.optimizer, run.scheduler, run.accelerator, run.config.optim.max_grad_norm, means)
+        optimizer_step(run.model, run.optimizer, run.scheduler, run.accelerator, run.config.optim, means)
     run.engine.sync_weights(run.policy)
     return train_tokens, means
 

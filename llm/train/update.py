@@ -12,6 +12,7 @@ cold-start stall) cost nothing. They still count in N.
 from __future__ import annotations
 
 import contextlib
+import math
 
 import torch
 from accelerate import Accelerator
@@ -129,11 +130,28 @@ def _reference_logprobs(reference, model, accelerator, batch, temperature):
         return token_logprobs(model, batch, temperature)[0]
 
 
-def optimizer_step(model, optimizer, scheduler, accelerator: Accelerator, max_grad_norm: float | None,
-                   means: UpdateMeans) -> None:
-    """Clip the global gradient norm (logged as ``train/grad_norm`` before clipping), step, zero the gradients."""
-    grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_grad_norm or float("inf"))
-    means.add("train/grad_norm", float(grad_norm), 1)
-    optimizer.step()
-    scheduler.step()
+class NonFiniteUpdate(ArithmeticError):
+    """An update whose loss, gradient or resulting parameters are NaN or inf; the message says which."""
+
+
+def optimizer_step(model, optimizer, scheduler, accelerator: Accelerator, optim, means: UpdateMeans) -> None:
+    """Clip the global gradient norm (logged as ``train/grad_norm`` before clipping), step, zero the gradients.
+
+    A non-finite gradient norm (a NaN or inf loss gives one) raises :class:`NonFiniteUpdate`
+    (``optim.on_nonfinite = "stop"``) or drops the update (``"skip_step"``: gradients zeroed, no step,
+    ``train/skipped`` = 1); parameters that are not finite after the step always raise. The gradient norm is global,
+    so every rank decides alike.
+    """
+    grad_norm = float(accelerator.clip_grad_norm_(model.parameters(), optim.max_grad_norm or float("inf")))
+    finite = math.isfinite(grad_norm)
+    means.add("train/grad_norm", grad_norm, 1)
+    means.add("train/skipped", 0.0 if finite else 1.0, 1)
+    if finite:
+        optimizer.step()
+        scheduler.step()
     optimizer.zero_grad(set_to_none=True)
+    if not finite and optim.on_nonfinite == "stop":
+        raise NonFiniteUpdate(f"the gradient norm is {grad_norm} (a NaN or inf loss or gradient)")
+    bad = next((name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())), None)
+    if bad is not None:
+        raise NonFiniteUpdate(f"parameter {bad} holds NaN or inf after the optimizer step")
