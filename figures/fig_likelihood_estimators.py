@@ -26,6 +26,7 @@ from sim.pool_moments import (
     enumerate_pools,
     likelihood_estimates,
     moments,
+    paft_conditional,
     paft_moments,
     sampled_answer_moments,
     weight_moments,
@@ -160,11 +161,7 @@ def _paft_monte_carlo_rows(draws: int, groups: int, rng: np.random.Generator) ->
                                          EstimatorOptions(q=q, normalize="none", generator=rng))
     estimates = np.einsum("nm,nmd->nd", coef, joint[z]).reshape(len(pools.prob), draws, -1)  # (C, R, D)
     plug_in = likelihood_estimates(TOY, psi, pools, "garl", q, baseline="none", normalize="none")  # (C, D)
-    w = TOY.answer_likelihood(psi)[pools.outcome]
-    post = w / w.sum(axis=1, keepdims=True)
-    a = w.mean(axis=1) ** (1 - q) / m  # w̄^(1-q)/K with K = M
-    f = joint[pools.outcome]  # (C, M, D)
-    cond_var = a[:, None] ** 2 * m * (np.einsum("cm,cmd->cd", post, f**2) - np.einsum("cm,cmd->cd", post, f) ** 2)
+    _, cond_var = paft_conditional(TOY, psi, pools, q, num_resamples=m)  # K = M, as the core's default
     z_pool = (estimates.mean(axis=1) - plug_in) / np.sqrt(np.maximum(cond_var, 1e-300) / draws)
     z_pool = np.where(cond_var > 0, z_pool, 0.0)
     # over pools: draw pools from the toy, resample with the core, compare with the exact total moments

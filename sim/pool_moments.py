@@ -17,7 +17,7 @@ in sorted order, then multiplied by the toy's exact score vectors::
     sampled answer:   ĝ = Σ_m weight_m [∇log π(z_m) + ∇log p(ŷ_m | z_m)],   r_m = 1[ŷ_m = y*]
 
 so E[ĝ] = Σ_n Pr(n) ĝ(n) and the total variance tr Cov(ĝ) = Σ_n Pr(n) |ĝ(n) - E ĝ|² are exact up to
-floating point. PAFT's resampling is integrated out in closed form: given the pool, its K multinomial
+floating point. PAFT's resampling is integrated out in closed form (:func:`paft_conditional`): given the pool, its K multinomial
 draws have E[n_m] = K w_m / Σw and Cov(n) = K (diag(p) - p pᵀ), p_m = w_m / Σw (Proposition D.3's
 identity and the law of total variance of Proposition D.4).
 """
@@ -84,13 +84,14 @@ def likelihood_estimates(toy: LatentRationale, psi: np.ndarray, pools: Pools, es
             + np.einsum("cm,cmd->cd", answer, toy.score_answer(psi)[z]))
 
 
-def paft_moments(toy: LatentRationale, psi: np.ndarray, pools: Pools, q: float, num_resamples: int,
-                 normalize: str = "none") -> PoolMoments:
-    """Exact mean and total variance of likelihood-form PAFT with K multinomial resamples (Eq. 14).
+def paft_conditional(toy: LatentRationale, psi: np.ndarray, pools: Pools, q: float, num_resamples: int,
+                     normalize: str = "none") -> tuple[np.ndarray, np.ndarray]:
+    """Mean and per-coordinate variance (C, D) each of likelihood-form PAFT given each pool, over its K multinomial
+    resamples (Eq. 14).
 
     Given the pool, ĝ = a Σ_m n_m f_m with a = w̄^(1-q)/(N_q K), f_m = ∇log p(z_m, y*) and
-    n ~ Multinomial(K, w/Σw): E[ĝ | pool] = a K Σ_m p_m f_m, which is the plug-in GARL (Proposition D.3),
-    and tr Var(ĝ | pool) = a² K (Σ_m p_m |f_m|² - |Σ_m p_m f_m|²).
+    n ~ Multinomial(K, p), p = w/Σw: E[ĝ | pool] = a K Σ_m p_m f_m, which is the plug-in GARL (Proposition D.3),
+    and Var(ĝ_d | pool) = a² K (Σ_m p_m f_md² - (Σ_m p_m f_md)²).
     """
     z = pools.outcome
     w = toy.answer_likelihood(psi)[z]  # (C, M)
@@ -98,11 +99,18 @@ def paft_moments(toy: LatentRationale, psi: np.ndarray, pools: Pools, q: float, 
     m = z.shape[1]
     p = w / w.sum(axis=1, keepdims=True)
     norm = m**q if normalize == "m_q" else 1.0
-    a = w.mean(axis=1) ** (1.0 - q) / (norm * num_resamples)  # (C,)
+    a = (w.mean(axis=1) ** (1.0 - q) / (norm * num_resamples))[:, None]  # (C, 1)
     posterior_mean = np.einsum("cm,cmd->cd", p, f)
-    conditional = a**2 * num_resamples * (np.einsum("cm,cm->c", p, np.sum(f**2, axis=2))
-                                          - np.sum(posterior_mean**2, axis=1))
-    return moments((a * num_resamples)[:, None] * posterior_mean, pools.prob, conditional)
+    variance = a**2 * num_resamples * (np.einsum("cm,cmd->cd", p, f**2) - posterior_mean**2)
+    return a * num_resamples * posterior_mean, variance
+
+
+def paft_moments(toy: LatentRationale, psi: np.ndarray, pools: Pools, q: float, num_resamples: int,
+                 normalize: str = "none") -> PoolMoments:
+    """Exact mean and total variance of likelihood-form PAFT over every pool and its resampling: the law of total
+    variance over :func:`paft_conditional` (Proposition D.4: Var(PAFT) = Var(GARL) + E[Var(PAFT | pool)])."""
+    mean, variance = paft_conditional(toy, psi, pools, q, num_resamples, normalize)
+    return moments(mean, pools.prob, variance.sum(axis=1))
 
 
 def answer_outcomes(toy: LatentRationale, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
