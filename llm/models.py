@@ -112,11 +112,15 @@ def plain_copy(model: PreTrainedModel) -> PreTrainedModel:
     return plain.eval()
 
 
+def nonfinite_parameters(model: torch.nn.Module) -> list[str]:
+    """Names of the parameters holding a NaN or an inf (a tied weight is one parameter, named once)."""
+    return [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+
+
 def check_finite_weights(model: PreTrainedModel, source: str) -> None:
     """Raise ``ValueError`` naming ``source`` and a tensor when any weight is NaN or infinite (a diverged
     model: evaluating or exporting it would only report or spread garbage)."""
-    bad = [name for name, tensor in model.state_dict().items()
-           if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    bad = nonfinite_parameters(model)
     if bad:
         raise ValueError(f"{source}: {len(bad)} weight tensor(s) hold NaN or inf (first: {bad[0]}); the model diverged")
 

@@ -17,6 +17,7 @@ import math
 import torch
 from accelerate import Accelerator
 
+from llm.models import nonfinite_parameters
 from llm.rollout.base import Rollout
 from llm.train import build
 from llm.train.batch import collate, token_logprobs
@@ -152,6 +153,6 @@ def optimizer_step(model, optimizer, scheduler, accelerator: Accelerator, optim,
     optimizer.zero_grad(set_to_none=True)
     if not finite and optim.on_nonfinite == "stop":
         raise NonFiniteUpdate(f"the gradient norm is {grad_norm} (a NaN or inf loss or gradient)")
-    bad = next((name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())), None)
-    if bad is not None:
-        raise NonFiniteUpdate(f"parameter {bad} holds NaN or inf after the optimizer step")
+    bad = nonfinite_parameters(model)
+    if bad:
+        raise NonFiniteUpdate(f"parameter {bad[0]} holds NaN or inf after the optimizer step")
