@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+SEED_LIMIT = 2**32
+"""Every seed of a run is a 32-bit integer in [0, SEED_LIMIT) (what ``derive_seed`` returns and the config accepts)."""
+
 
 def derive_seed(*parts: int) -> int:
     """A 32-bit seed mixed from ``parts`` (e.g. run seed, step, rank, stream) by ``numpy.random.SeedSequence``."""

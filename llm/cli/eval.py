@@ -96,12 +96,10 @@ def _policy(args: argparse.Namespace):
     return model, tokenizer, source or DEFAULT_MODEL, info["chat_template"] if info else None
 
 
-SEED_LIMIT = 2**32
-"""Seeds are 32-bit, as in ``tsallis train`` (every random stream is derived from them)."""
-
-
 def check_sampling_options(args: argparse.Namespace) -> None:
     """Refuse a seed outside [0, 2^32) and an empty stop string, naming the option, before any work."""
+    from llm.seeding import SEED_LIMIT
+
     if isinstance(args.seed, bool) or not 0 <= args.seed < SEED_LIMIT:
         raise ValueError(f"--seed must be an integer in [0, {SEED_LIMIT}), got --seed={args.seed}")
     for stop in args.stop:

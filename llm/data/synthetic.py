@@ -43,6 +43,7 @@ import numpy as np
 
 from llm.data.benchmarks import Benchmark, register
 from llm.data.records import DataFormatError, Example
+from llm.seeding import SEED_LIMIT
 
 SEPARATOR = ">"
 STRATEGY_TOKENS = ("r", "c")
@@ -76,7 +77,7 @@ class SyntheticTask:
         _check_int("free_tokens", self.free_tokens, 0, 4)
         _check_int("num_train", self.num_train, 1, 100_000)
         _check_int("num_heldout", self.num_heldout, 1, 100_000)
-        _check_int("seed", self.seed, 0, 2**32 - 1)
+        _check_int("seed", self.seed, 0, SEED_LIMIT - 1)
         if isinstance(self.noise, bool) or not isinstance(self.noise, (int, float)) or not 0.0 <= self.noise < 1.0:
             raise ValueError(f"synthetic task: noise must be a number in [0, 1), got noise={self.noise!r}")
         available = self.symbols**self.prompt_length - self.symbols ** ((self.prompt_length + 1) // 2)

@@ -24,8 +24,9 @@ from pydantic.dataclasses import dataclass
 from llm.data.benchmarks import BENCHMARKS, benchmark_spec
 from llm.data.synthetic import SyntheticTask
 from llm.rollout import ENGINES
-from llm.train.qsource import check_q_spec
 from llm.rollout.rationale import RationaleFormat
+from llm.seeding import SEED_LIMIT
+from llm.train.qsource import check_q_spec
 from tsallis.likelihood import LIKELIHOOD_BASELINES
 from tsallis.registry import ESTIMATORS, estimator_spec, likelihood_estimators, option_specs
 
@@ -381,7 +382,7 @@ class TrainConfig:
     recipe: str = Field("custom", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
     """Recipe name, the first part of the run folder name (defaults to the YAML file's stem): letters, digits
     and ``_ . + -``, so the run folder stays inside ``output_dir``."""
-    seed: StrictInt = Field(0, ge=0, le=2**32 - 1)
+    seed: StrictInt = Field(0, ge=0, le=SEED_LIMIT - 1)
     """Seeds model init (tiny models), data order, sampling and PAFT resampling; CPU runs are bitwise
     reproducible for a fixed seed."""
     steps: StrictInt = Field(100, ge=1)

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from llm.rollout.base import Rollout
-from llm.seeding import derive_seed
+from llm.seeding import SEED_LIMIT, derive_seed
 from tsallis._arrays import check_integer
 
 POLICIES = ("fifo", "reservoir")
@@ -89,7 +89,7 @@ class ReplayBuffer:
         check_integer("capacity", capacity, 1)
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {POLICIES}, got policy={policy!r}")
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < SEED_LIMIT:
             raise ValueError(f"seed must be an integer in [0, 2^32 - 1], got seed={seed!r}")
         ok = isinstance(threshold, numbers.Real) and not isinstance(threshold, bool) and 0.0 < threshold <= 1.0
         if not ok:
